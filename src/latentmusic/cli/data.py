@@ -1,0 +1,127 @@
+"""``latentmusic data``: build the offline training sets (SoundFonts + FluidSynth, music21)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Build data sets offline from SoundFonts and the music21 corpus.", no_args_is_help=True
+)
+
+
+def _int_list(text: str | None, what: str) -> list[int] | None:
+    """Parse '60,64,67' or '48-72' or '48-72:3' into integers."""
+    from latentmusic.errors import InputError
+
+    if text is None:
+        return None
+    values: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                span, _, step = part.partition(":")
+                lo, hi = span.split("-", 1)
+                values.extend(range(int(lo), int(hi) + 1, int(step or 1)))
+            elif part:
+                values.append(int(part))
+    except ValueError as exc:
+        raise InputError(
+            f"--{what} expects numbers like 60,64,67 or 48-72 or 48-72:3, not {text!r}."
+        ) from exc
+    if not values:
+        raise InputError(f"--{what} is empty.")
+    return values
+
+
+@app.command("notes")
+def notes(
+    out: Annotated[Path, typer.Argument(help="Output directory (NSynth layout).")],
+    programs: Annotated[str | None, typer.Option(help="GM programs, e.g. 0,19,40,73.")] = None,
+    pitches: Annotated[
+        str | None, typer.Option(help="MIDI pitches, e.g. 21-108 or 48-72:3.")
+    ] = None,
+    velocities: Annotated[
+        str | None, typer.Option(help="Velocities, e.g. 25,50,75,100,127.")
+    ] = None,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="A .sf2 file (default: TimGM6mb from pretty_midi).")
+    ] = None,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate.")] = 16000,
+    workers: Annotated[int, typer.Option(help="Parallel render processes.")] = 2,
+) -> None:
+    """Render an NSynth-format note set (4 s notes, split by instrument)."""
+    from latentmusic.data.notes import build_notes
+
+    path = build_notes(
+        out,
+        programs=_int_list(programs, "programs"),
+        pitches=_int_list(pitches, "pitches"),
+        velocities=_int_list(velocities, "velocities"),
+        soundfont=soundfont,
+        sr=sample_rate,
+        workers=workers,
+    )
+    typer.echo(f"Note set written to {path}")
+
+
+@app.command("domains")
+def domains(
+    out: Annotated[Path, typer.Argument(help="Output directory (one folder per domain).")],
+    instruments: Annotated[
+        str | None, typer.Option(help="Domains as name=program pairs, e.g. piano=0,organ=19.")
+    ] = None,
+    max_pieces: Annotated[
+        int | None, typer.Option(help="Use only the first N pieces of the corpus.")
+    ] = None,
+    seconds: Annotated[
+        float | None, typer.Option(help="Truncate each rendering to this many seconds.")
+    ] = None,
+    soundfont: Annotated[
+        Path | None, typer.Option(help="A .sf2 file (default: TimGM6mb from pretty_midi).")
+    ] = None,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate.")] = 16000,
+    workers: Annotated[int, typer.Option(help="Parallel render processes.")] = 2,
+) -> None:
+    """Render the Bach chorales with several instruments: the same pieces in every domain."""
+    from latentmusic.data.domains import build_domains
+    from latentmusic.errors import InputError
+
+    parsed = None
+    if instruments:
+        parsed = {}
+        for pair in instruments.split(","):
+            name, sep, program = pair.partition("=")
+            if not sep or not program.strip().isdigit():
+                raise InputError(
+                    f"--instruments expects name=program pairs like piano=0,organ=19, not {pair!r}."
+                )
+            parsed[name.strip()] = int(program)
+    path = build_domains(
+        out,
+        instruments=parsed,
+        max_pieces=max_pieces,
+        sr=sample_rate,
+        soundfont=soundfont,
+        workers=workers,
+        seconds_per_piece=seconds,
+    )
+    typer.echo(f"Domain set written to {path}")
+
+
+@app.command("melodies")
+def melodies(
+    out: Annotated[Path, typer.Argument(help="Output directory (MIDI files split by piece).")],
+    max_pieces: Annotated[
+        int | None, typer.Option(help="Use only the first N pieces per collection.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel parse processes.")] = 2,
+) -> None:
+    """Extract melodies and four-voice parts from music21's chorales and folk songs."""
+    from latentmusic.data.melodies import build_melodies
+
+    path = build_melodies(out, max_pieces=max_pieces, workers=workers)
+    typer.echo(f"Melodies written to {path}")

@@ -1,0 +1,202 @@
+"""Commands shared by every family: ``train``, ``eval``, ``info`` and ``demo``.
+
+``train`` and ``eval`` dispatch to ``latentmusic.<family>.train.train`` and
+``latentmusic.<family>.evaluate.evaluate``, so every family gets the same options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from latentmusic.errors import InputError
+
+FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
+
+
+def _family_module(family: str, part: str):  # noqa: ANN202
+    if family not in FAMILIES:
+        raise InputError(f"Unknown model family '{family}'; choose one of: {', '.join(FAMILIES)}.")
+    name = f"latentmusic.{family}.{part}"
+    if importlib.util.find_spec(name) is None:
+        raise InputError(f"The '{family}' family has no '{part}' command in this version.")
+    return importlib.import_module(name)
+
+
+def train(
+    family: Annotated[
+        str, typer.Argument(help="Model family: nsynth, translation, jukebox or musicvae.")
+    ],
+    data: Annotated[Path, typer.Option(help="Training data directory (see `latentmusic data`).")],
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoint, logs, resumable state.")],
+    preset: Annotated[
+        str, typer.Option(help="Named hyperparameter preset (paper, small, tiny, ...).")
+    ] = "small",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model type within the family (e.g. nsynth: wavenet|spectral; jukebox: vqvae|prior)."
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a hyperparameter: key=value (repeatable)."),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Batch size per device.")] = 8,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
+    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 200,
+    ckpt_every: Annotated[int, typer.Option(help="Save a checkpoint every N steps.")] = 500,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out exactly where it stopped.")
+    ] = False,
+    init: Annotated[
+        Path | None, typer.Option(help="Start from the weights of this checkpoint.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate (overrides the preset's).")
+    ] = None,
+    precision: Annotated[
+        str, typer.Option(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
+    ] = "32-true",
+    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto.")] = "auto",
+    devices: Annotated[str, typer.Option(help="Devices per node (e.g. 1, 4, auto).")] = "1",
+    num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node DDP.")] = 1,
+    strategy: Annotated[
+        str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")
+    ] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a model of FAMILY on your data (one harness for every family)."""
+    from latentmusic.train.harness import TrainSettings
+
+    module = _family_module(family, "train")
+    if not data.exists():
+        raise InputError(f"Data directory {data} does not exist.")
+    overrides = list(set_ or [])
+    if lr is not None:
+        overrides.append(f"lr={lr}")
+    settings = TrainSettings(
+        out=out,
+        max_steps=steps,
+        batch_size=batch_size,
+        max_minutes=minutes,
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        seed=seed,
+        resume=resume,
+        precision=precision,
+        accelerator=accelerator,
+        devices=int(devices) if devices.isdigit() else devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        threads=threads,
+        progress=progress,
+    )
+    path = module.train(
+        data=data,
+        out=out,
+        preset=preset,
+        model_type=model,
+        overrides=overrides,
+        settings=settings,
+        init=init,
+    )
+    typer.echo(f"Model saved to {path}")
+
+
+def evaluate(
+    family: Annotated[
+        str, typer.Argument(help="Model family: nsynth, translation, jukebox or musicvae.")
+    ],
+    model: Annotated[Path, typer.Option(help="Checkpoint directory (a training run).")],
+    data: Annotated[Path, typer.Option(help="Data directory with held-out material.")],
+    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    out: Annotated[
+        Path | None, typer.Option(help="Report directory (results.json, index.html).")
+    ] = None,
+    baseline: Annotated[
+        list[Path] | None,
+        typer.Option(help="Baseline checkpoint(s) to compare with (repeatable)."),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="Family-specific option key=value (repeatable)."),
+    ] = None,
+) -> None:
+    """Evaluate a trained model on held-out data with objective metrics; writes JSON + HTML."""
+    from latentmusic.train.config import parse_overrides
+
+    module = _family_module(family, "evaluate")
+    if not model.exists():
+        raise InputError(f"Model checkpoint {model} does not exist.")
+    if not data.exists():
+        raise InputError(f"Data directory {data} does not exist.")
+    report_dir = out or (model / f"eval-{split}")
+    results = module.evaluate(
+        model=model,
+        data=data,
+        split=split,
+        out=report_dir,
+        baselines=list(baseline or []),
+        options=parse_overrides(option or []),
+    )
+    typer.echo(json.dumps(results, indent=2, default=str))
+    typer.echo(f"Report written to {report_dir}")
+
+
+def info(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Describe a checkpoint: family, preset, hyperparameters, size, training history."""
+    from latentmusic.train.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(checkpoint)
+    n_params = sum(int(t.numel()) for t in ckpt.state_dict.values())
+    summary = {
+        "path": str(ckpt.path),
+        "family": ckpt.family,
+        "model_type": ckpt.model_type,
+        "preset": ckpt.preset,
+        "parameters": n_params,
+        "config": ckpt.config,
+        **{k: v for k, v in ckpt.extra.items()},
+        "meta": ckpt.meta,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    typer.echo(f"{ckpt.path}: {ckpt.family} / {ckpt.model_type} (preset '{ckpt.preset}')")
+    typer.echo(f"  parameters: {n_params:,}")
+    if "steps" in ckpt.meta:
+        typer.echo(f"  trained: {ckpt.meta['steps']} steps on {ckpt.meta.get('data')}")
+    for key, value in ckpt.extra.items():
+        typer.echo(f"  {key}: {value}")
+    for key, value in ckpt.meta.get("metrics", {}).items():
+        typer.echo(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+    typer.echo("  config: " + ", ".join(f"{k}={v}" for k, v in ckpt.config.items()))
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to write the demo page.")] = Path("demo"),
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these sections (data, nsynth, translation, jukebox, musicvae)."),
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Cache for built data sets and demo models.")
+    ] = None,
+) -> None:
+    """Build small data sets, train/run each family briefly, and write OUT/index.html."""
+    from latentmusic.demo.runner import run_demo
+
+    page = run_demo(out, only=list(only or []), workdir=workdir)
+    typer.echo(f"Demo written to {page}")

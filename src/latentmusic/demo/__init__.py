@@ -1,0 +1,1 @@
+"""``latentmusic demo``: a page a musician would enjoy, built from offline material."""

@@ -1,0 +1,23 @@
+"""User-facing errors: one clear sentence, caught by the CLI and printed without a traceback."""
+
+from __future__ import annotations
+
+
+class LatentMusicError(Exception):
+    """Base class for errors caused by the user's input (files, options, checkpoints)."""
+
+
+class InputError(LatentMusicError):
+    """A file or argument the user gave cannot be used (missing, undecodable, empty, out of range)."""
+
+
+class ConfigError(LatentMusicError):
+    """An unknown preset or configuration key, or a value of the wrong type."""
+
+
+class CheckpointError(LatentMusicError):
+    """A checkpoint directory is missing, corrupt, truncated or of another family."""
+
+
+class DependencyError(LatentMusicError):
+    """A system library the command needs (e.g. FluidSynth) is not installed."""

@@ -1,0 +1,1 @@
+"""Training harness (Lightning), configuration presets and safetensors checkpoints."""

@@ -1,0 +1,141 @@
+"""Frozen config dataclasses with named presets and validated ``key=value`` overrides.
+
+Every family declares ``PRESETS: dict[str, Config]``; the CLI resolves
+``--preset NAME --set key=value`` through :func:`resolve_config`, so an unknown
+preset or key fails with one sentence that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from latentmusic.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a JSON or command-line value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
+        last: Exception | None = None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                last = exc
+        raise last or ConfigError(f"'{key}' cannot be {value!r}.")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"'{key}' must be one of {', '.join(map(str, args))}, not {value!r}.")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                value = json.loads(text if text.startswith("[") else f"[{text}]")
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"'{key}' expects a list like 1,2,3, not {value!r}.") from exc
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{key}' expects a list, not {value!r}.")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"'{key}' expects {len(args)} values, not {len(value)}.")
+            items = [_coerce(v, a, key) for v, a in zip(value, args, strict=True)]
+        else:
+            inner = args[0] if args else Any
+            items = [_coerce(v, inner, key) for v in value]
+        return tuple(items) if origin is tuple else list(items)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"'{key}' must be true or false, not {value!r}.")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"'{key}' must be an integer, not {value!r}.")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"'{key}' must be an integer, not {value!r}.") from exc
+        if not as_float.is_integer():
+            raise ConfigError(f"'{key}' must be an integer, not {value!r}.")
+        return int(as_float)
+    if annotation is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"'{key}' must be a number, not {value!r}.") from exc
+    if annotation is str:
+        return str(value)
+    return value
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """Split ``["a=1", "b=x"]`` into a dict; a pair without '=' is an error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"Override {pair!r} must look like key=value.")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def apply_overrides(config: C, overrides: Mapping[str, Any] | Iterable[str]) -> C:
+    """Return a copy of ``config`` with fields replaced, validated against the field types."""
+    if not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides)
+    types_ = _field_types(type(config))
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in types_:
+            valid = ", ".join(sorted(types_))
+            raise ConfigError(f"Unknown config key '{key}'; valid keys are: {valid}.")
+        changes[key] = _coerce(value, types_[key], key)
+    new = dataclasses.replace(config, **changes)
+    validate = getattr(new, "validate", None)
+    if callable(validate):
+        validate()
+    return new
+
+
+def resolve_config(presets: Mapping[str, C], preset: str, overrides: Iterable[str] = ()) -> C:
+    """Look up a named preset and apply ``key=value`` overrides."""
+    if preset not in presets:
+        raise ConfigError(f"Unknown preset '{preset}'; choose one of: {', '.join(presets)}.")
+    return apply_overrides(presets[preset], list(overrides))
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Every hyperparameter as JSON-ready values (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+    """Rebuild a config from ``config_to_dict`` output; unknown keys are an error."""
+    types_ = _field_types(cls)
+    unknown = set(data) - set(types_)
+    if unknown:
+        raise ConfigError(f"Config has keys {sorted(unknown)} that {cls.__name__} does not know.")
+    values = {k: _coerce(v, types_[k], k) for k, v in data.items()}
+    return cls(**values)

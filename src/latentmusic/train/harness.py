@@ -1,0 +1,193 @@
+"""The one training harness every family uses: PyTorch Lightning with our conventions.
+
+A family provides a :class:`FamilyModule` (a LightningModule that can export its
+model as a safetensors checkpoint) and datasets; :func:`fit` does the rest:
+progress bar, TensorBoard + CSV logs, periodic and last Lightning checkpoints for
+exact ``--resume``, gradient clipping, precision, seeding, and multi-GPU /
+multi-node DDP through Lightning's strategies.
+
+Run directory layout::
+
+    RUN/model.safetensors, config.json, meta.json   the exported model (latentmusic.load)
+    RUN/lightning/last.ckpt, step=N.ckpt            full training state, for --resume
+    RUN/logs/                                       TensorBoard events and metrics.csv
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from latentmusic.errors import InputError
+from latentmusic.fileio import ensure_writable_dir
+from latentmusic.train.batches import FixedBatches, StepBatches
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """How to train (not what): shared by every family's ``latentmusic train`` command."""
+
+    out: Path
+    max_steps: int = 1000
+    batch_size: int = 8
+    max_minutes: float | None = None
+    val_every: int = 200
+    val_batches: int | None = 8
+    ckpt_every: int = 500
+    log_every: int = 10
+    grad_clip: float | None = 1.0
+    precision: str = "32-true"
+    seed: int = 0
+    resume: bool = False
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    progress: bool = True
+    threads: int | None = None
+
+
+class FamilyModule(L.LightningModule):
+    """A LightningModule that knows how to export its model as a latentmusic checkpoint."""
+
+    def export_checkpoint(self, directory: Path, meta: dict[str, Any]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _ExportCallback(L.Callback):
+    """Keep RUN/model.safetensors current: at every periodic checkpoint and at the end."""
+
+    def __init__(self, out: Path, every: int, data: str | None) -> None:
+        self.out = out
+        self.every = every
+        self.data = data
+
+    def _export(self, trainer: L.Trainer, module: FamilyModule) -> None:
+        if trainer.global_rank != 0:
+            return
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if torch.is_tensor(v) and v.numel() == 1
+        }
+        module.export_checkpoint(
+            self.out, {"steps": int(trainer.global_step), "data": self.data, "metrics": metrics}
+        )
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        if self.every and trainer.global_step % self.every == 0:
+            self._export(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:  # noqa: ANN001
+        self._export(trainer, module)
+
+
+def _resume_step(ckpt: Path) -> int:
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return int(state.get("global_step", 0))
+
+
+def fit(
+    module: FamilyModule,
+    train_set: Sequence[Any],
+    val_set: Sequence[Any] | None,
+    settings: TrainSettings,
+    *,
+    collate: Callable[[list[Any]], Any] = default_collate,
+    data_description: str | None = None,
+) -> L.Trainer:
+    """Train ``module`` on map-style datasets with step-indexed, resumable batching."""
+    out = ensure_writable_dir(settings.out)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    ckpt_dir = out / "lightning"
+    resume_from: Path | None = None
+    if settings.resume:
+        resume_from = ckpt_dir / "last.ckpt"
+        if not resume_from.is_file():
+            raise InputError(
+                f"Cannot resume: {resume_from} does not exist (train without --resume first)."
+            )
+    elif (ckpt_dir / "last.ckpt").exists():
+        raise InputError(
+            f"{out} already holds a training run; pass --resume to continue it or choose another --out."
+        )
+    if len(train_set) == 0:
+        raise InputError("The training set is empty.")
+
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    start = _resume_step(resume_from) if resume_from else 0
+    train_batches = StepBatches(train_set, settings.batch_size, settings.seed, collate, start)
+    train_loader = DataLoader(train_batches, batch_size=None)
+    val_loader = None
+    if val_set is not None and len(val_set) > 0:
+        val_loader = DataLoader(
+            FixedBatches(
+                val_set, settings.batch_size, collate=collate, max_batches=settings.val_batches
+            ),
+            batch_size=None,
+        )
+
+    callbacks: list[L.Callback] = [
+        L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=ckpt_dir,
+            filename="step={step}",
+            auto_insert_metric_name=False,
+            every_n_train_steps=settings.ckpt_every,
+            save_last=True,
+            save_top_k=2,
+            monitor="step",
+            mode="max",
+        ),
+        _ExportCallback(out, settings.ckpt_every, data_description),
+    ]
+    if settings.progress:
+        callbacks.append(
+            L.pytorch.callbacks.TQDMProgressBar(refresh_rate=max(1, settings.log_every))
+        )
+    loggers = [
+        L.pytorch.loggers.TensorBoardLogger(out, name="logs", version=""),
+        L.pytorch.loggers.CSVLogger(out, name="logs", version=""),
+    ]
+    trainer = L.Trainer(
+        max_steps=settings.max_steps,
+        max_time=dt.timedelta(minutes=settings.max_minutes) if settings.max_minutes else None,
+        val_check_interval=settings.val_every if val_loader is not None else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=settings.val_batches if val_loader is not None else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=settings.log_every,
+        gradient_clip_val=settings.grad_clip,
+        precision=settings.precision,
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
+        enable_progress_bar=settings.progress,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        logger=loggers,
+        default_root_dir=out,
+        use_distributed_sampler=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
+        warnings.filterwarnings("ignore", ".*The number of training batches.*")
+        trainer.fit(
+            module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None
+        )
+    if trainer.global_rank == 0:
+        (out / "settings.json").write_text(
+            json.dumps(dataclasses.asdict(settings), default=str, indent=2)
+        )
+    return trainer

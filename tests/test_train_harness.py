@@ -1,0 +1,110 @@
+"""The training harness: logs, checkpoints, exact resume, DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentmusic.errors import InputError
+from latentmusic.train.checkpoint import read_checkpoint
+from latentmusic.train.harness import TrainSettings, fit
+from tests.toy_module import TRUE_W, ToyData, ToyModule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _settings(out: Path, **kw) -> TrainSettings:
+    base = dict(
+        out=out,
+        max_steps=40,
+        batch_size=16,
+        val_every=20,
+        ckpt_every=20,
+        log_every=5,
+        progress=False,
+        accelerator="cpu",
+        seed=7,
+    )
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def test_fit_learns_logs_and_exports(tmp_path: Path) -> None:
+    module = ToyModule()
+    fit(module, ToyData(), ToyData(64, seed=1), _settings(tmp_path / "run", max_steps=150))
+    run = tmp_path / "run"
+    assert module.losses[-1] < 0.05 * module.losses[0]
+    ckpt = read_checkpoint(run)
+    assert ckpt.family == "toy" and ckpt.meta["steps"] == 150
+    assert torch.allclose(ckpt.state_dict["weight"][0], TRUE_W, atol=0.1)
+    assert (run / "lightning" / "last.ckpt").is_file()
+    metrics = (run / "logs" / "metrics.csv").read_text()
+    assert "train/loss" in metrics and "val/loss" in metrics
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "logs").rglob("*"))
+
+
+def test_resume_reproduces_the_same_losses(tmp_path: Path) -> None:
+    straight = ToyModule()
+    fit(straight, ToyData(), None, _settings(tmp_path / "a", max_steps=40))
+
+    first = ToyModule()
+    fit(first, ToyData(), None, _settings(tmp_path / "b", max_steps=20))
+    second = ToyModule()
+    fit(second, ToyData(), None, _settings(tmp_path / "b", max_steps=40, resume=True))
+    assert len(second.losses) == 20
+    assert first.losses + second.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
+    w_a = read_checkpoint(tmp_path / "a").state_dict["weight"]
+    w_b = read_checkpoint(tmp_path / "b").state_dict["weight"]
+    assert torch.equal(w_a, w_b)
+
+
+def test_resume_without_a_run_and_overwrite_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="Cannot resume"):
+        fit(ToyModule(), ToyData(), None, _settings(tmp_path / "none", resume=True))
+    fit(ToyModule(), ToyData(), None, _settings(tmp_path / "r", max_steps=2))
+    with pytest.raises(InputError, match="already holds a training run"):
+        fit(ToyModule(), ToyData(), None, _settings(tmp_path / "r", max_steps=2))
+
+
+DDP_SCRIPT = """
+import sys, json, torch
+sys.path.insert(0, {root!r})
+from tests.toy_module import ToyModule, ToyData
+from latentmusic.train.harness import TrainSettings, fit
+from latentmusic.train.checkpoint import read_checkpoint
+if __name__ == "__main__":
+    devices, out, batch = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    strategy = "ddp" if devices > 1 else "auto"
+    settings = TrainSettings(out=out, max_steps=150, batch_size=batch, val_every=1000, ckpt_every=1000,
+                             progress=False, accelerator="cpu", devices=devices, strategy=strategy, seed=3)
+    fit(ToyModule(), ToyData(), None, settings)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT.format(root=str(ROOT)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    for devices, batch in ((1, 32), (2, 16)):
+        out = tmp_path / f"run{devices}"
+        proc = subprocess.run(
+            [sys.executable, str(script), str(devices), str(out), str(batch)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=280,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    w1 = read_checkpoint(tmp_path / "run1").state_dict["weight"][0]
+    w2 = read_checkpoint(tmp_path / "run2").state_dict["weight"][0]
+    assert torch.allclose(w1, TRUE_W, atol=0.05)
+    assert torch.allclose(w1, w2, atol=0.05), (w1, w2)
+    meta = json.loads((tmp_path / "run2" / "meta.json").read_text())
+    assert meta["steps"] == 150

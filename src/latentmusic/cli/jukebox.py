@@ -1,0 +1,131 @@
+"""``latentmusic jukebox ...``: encode audio to codes, decode codes, encode a data set, sample.
+
+``--model`` is a Jukebox run directory (``RUN/vqvae``, ``RUN/prior``, ``RUN/upsampler_1``,
+``RUN/upsampler_0``) or a single checkpoint inside it. Training is
+``latentmusic train jukebox --model vqvae|prior|upsampler``; evaluation is
+``latentmusic eval jukebox``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Jukebox: hierarchical VQ-VAE codes and conditioned transformer priors -- encode, decode, sample.",
+    no_args_is_help=True,
+)
+
+ModelOpt = Annotated[
+    Path,
+    typer.Option(
+        "--model", "-m", help="Jukebox run directory (vqvae/, prior/, ...) or checkpoint."
+    ),
+]
+
+
+@app.command()
+def encode(
+    audio: Annotated[Path, typer.Argument(help="Input audio file.")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output codes (.npz with z0, z1, z2).")],
+) -> None:
+    """Encode audio into VQ-VAE codes at every level (hops 8, 32, 128)."""
+    from latentmusic.jukebox.codes import encode_to_file
+
+    codes = encode_to_file(model, audio, out)
+    sizes = ", ".join(f"level {i}: {len(z)}" for i, z in enumerate(codes.levels))
+    typer.echo(f"Codes ({sizes} tokens) written to {out}")
+
+
+@app.command()
+def decode(
+    codes: Annotated[Path, typer.Argument(help="Codes file (.npz from `jukebox encode`).")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output audio file.")],
+    level: Annotated[
+        int, typer.Option(help="Which level to decode: 0 (finest, hop 8) .. 2 (hop 128).")
+    ] = 0,
+) -> None:
+    """Decode one level's codes back to audio with that level's own decoder."""
+    from latentmusic.jukebox.codes import decode_to_file
+
+    audio = decode_to_file(model, codes, out, level)
+    typer.echo(f"{audio.shape[-1]} samples written to {out}")
+
+
+@app.command("encode-dataset")
+def encode_dataset(
+    model: ModelOpt,
+    data: Annotated[
+        Path, typer.Option(help="Audio data set (`latentmusic data domains` or folders).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Codes directory to write.")],
+    lyrics: Annotated[
+        bool, typer.Option(help="Look up Bach chorale lyrics in music21's corpus.")
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Encode a whole data set once, so prior and upsampler training read codes, not audio."""
+    from latentmusic.jukebox.codes import encode_dataset as run
+
+    path = run(model, data, out, lyrics=lyrics, progress=progress)
+    typer.echo(f"Codes and manifest written to {path}")
+
+
+@app.command()
+def sample(
+    model: ModelOpt,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output audio file (batch items get -1, -2, ...).")
+    ],
+    seconds: Annotated[
+        float, typer.Option(help="Length of the output in seconds (prime included).")
+    ] = 4.0,
+    artist: Annotated[
+        str | None, typer.Option(help="Artist label (one the model was trained with).")
+    ] = None,
+    genre: Annotated[
+        str | None, typer.Option(help="Genre label (one the model was trained with).")
+    ] = None,
+    prime: Annotated[
+        Path | None, typer.Option(help="Continue this audio instead of starting from silence.")
+    ] = None,
+    lyrics: Annotated[
+        str, typer.Option(help="Lyrics (for a prior trained with lyrics=true).")
+    ] = "",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same music).")] = 0,
+    batch: Annotated[int, typer.Option(help="How many samples to draw at once.")] = 1,
+    hop_fraction: Annotated[
+        float, typer.Option(help="Window advance as a fraction of the context.")
+    ] = 0.5,
+    upsample: Annotated[
+        bool, typer.Option(help="Run the upsamplers (else decode the top level).")
+    ] = True,
+) -> None:
+    """Generate music: top prior, then upsamplers, then the VQ-VAE decoder (windowed, primed)."""
+    from latentmusic.jukebox.sampling import sample_to_file
+
+    paths, result = sample_to_file(
+        model,
+        out,
+        seconds,
+        artist=artist,
+        genre=genre,
+        lyrics=lyrics,
+        prime=prime,
+        temperature=temperature,
+        seed=seed,
+        batch=batch,
+        hop_fraction=hop_fraction,
+        upsample=upsample,
+    )
+    levels = ", ".join(
+        f"level {k}: {v.shape[1]}" for k, v in sorted(result.codes.items(), reverse=True)
+    )
+    typer.echo(f"Sampled codes ({levels}); decoded level {result.decoded_level}.")
+    for path in paths:
+        typer.echo(f"Wrote {path}")

@@ -1,0 +1,367 @@
+"""Codes on disk: encode audio files (or a whole data set, once) with a trained VQ-VAE.
+
+Prior and upsampler training read codes, not audio: ``encode_dataset`` runs the VQ-VAE
+over every file of a data set and writes one ``.npz`` per file (``z0``, ``z1``, ``z2``:
+the codes of each level) plus ``manifest.json`` with the labels (artist, genre, lyrics),
+the split and the VQ-VAE the codes came from. Long files are encoded and decoded in
+overlapping chunks so memory stays flat.
+
+Codes directory layout::
+
+    CODES/manifest.json            {"format": "latentmusic-jukebox-codes", "vqvae": ..., "files": [...]}
+    CODES/<split>/<path of the audio file in DATA>.npz
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentmusic.errors import CheckpointError, InputError
+from latentmusic.fileio import atomic_path, ensure_writable_dir, write_json
+
+CODES_FORMAT = "latentmusic-jukebox-codes"
+MANIFEST = "manifest.json"
+SPLITS = ("train", "valid", "test")
+
+
+# ---------------------------------------------------------------------------- model lookup
+def resolve_vqvae(path: str | Path) -> Path:
+    """The VQ-VAE checkpoint inside ``path``: the path itself, or ``path/vqvae`` of a run."""
+    p = Path(path)
+    if (p / "vqvae" / "config.json").is_file():
+        return p / "vqvae"
+    if (p / "config.json").is_file():
+        try:
+            info = json.loads((p / "config.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{p / 'config.json'} is corrupt: it is not valid JSON.") from exc
+        if info.get("family") == "jukebox" and info.get("model_type") == "vqvae":
+            return p
+        if info.get("family") == "jukebox" and info.get("vqvae"):
+            return resolve_vqvae(info["vqvae"])
+        raise CheckpointError(
+            f"{p} is a '{info.get('family')}/{info.get('model_type')}' checkpoint, "
+            "not a Jukebox VQ-VAE (or a run directory with vqvae/)."
+        )
+    if not p.exists():
+        raise CheckpointError(f"Model {p} does not exist.")
+    raise CheckpointError(
+        f"{p} is neither a Jukebox VQ-VAE checkpoint nor a run directory with vqvae/."
+    )
+
+
+def load_vqvae(path: str | Path) -> Any:
+    """Load the VQ-VAE of a checkpoint or run directory, in eval mode."""
+    from latentmusic.train.checkpoint import read_checkpoint
+
+    from . import from_checkpoint
+
+    model = from_checkpoint(read_checkpoint(resolve_vqvae(path), family="jukebox"))
+    return model.eval()
+
+
+# --------------------------------------------------------------------- chunked encode/decode
+@torch.no_grad()
+def encode_audio(vqvae: Any, audio: np.ndarray, chunk_seconds: float = 20.0) -> list[np.ndarray]:
+    """Mono audio at the VQ-VAE's rate -> codes of every level (long files in chunks).
+
+    Chunks overlap by a margin of context on both sides, and only the codes of each
+    chunk's own span are kept, so chunk boundaries do not show in the codes.
+    """
+    top = vqvae.hops[-1]
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    n = x.shape[-1] + (-x.shape[-1]) % top
+    x = torch.nn.functional.pad(x, (0, n - x.shape[-1]))
+    chunk = max(top, int(chunk_seconds * vqvae.sample_rate) // top * top)
+    margin = 16 * top
+    pieces: list[list[torch.Tensor]] = [[] for _ in vqvae.hops]
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        a, b = max(0, s - margin), min(n, e + margin)
+        codes = vqvae.encode(x[None, a:b])
+        for level, hop in enumerate(vqvae.hops):
+            pieces[level].append(codes[level][0, (s - a) // hop : (e - a) // hop])
+    return [torch.cat(p).numpy() for p in pieces]
+
+
+@torch.no_grad()
+def decode_codes(
+    vqvae: Any, codes: np.ndarray | torch.Tensor, level: int, chunk_tokens: int = 4096
+) -> np.ndarray:
+    """(T,) or (B, T) codes of ``level`` -> audio (n,) / (B, n), decoded in overlapping chunks."""
+    z = torch.as_tensor(np.asarray(codes), dtype=torch.long)
+    single = z.dim() == 1
+    if single:
+        z = z[None]
+    if z.numel() and (int(z.min()) < 0 or int(z.max()) >= vqvae.cfg.codes):
+        raise InputError(f"Codes must lie in 0..{vqvae.cfg.codes - 1} for this VQ-VAE.")
+    hop = vqvae.hops[level]
+    t = z.shape[1]
+    margin = 64
+    out = []
+    for s in range(0, t, chunk_tokens):
+        e = min(t, s + chunk_tokens)
+        a, b = max(0, s - margin), min(t, e + margin)
+        audio = vqvae.decode(z[:, a:b], level)
+        out.append(audio[:, (s - a) * hop : (e - a) * hop])
+    audio = torch.cat(out, dim=1).numpy() if out else np.zeros((z.shape[0], 0), np.float32)
+    return audio[0] if single else audio
+
+
+# ------------------------------------------------------------------------------ npz files
+@dataclass
+class CodeFile:
+    """Codes of every level of one piece of audio."""
+
+    levels: list[np.ndarray]
+    sample_rate: int
+    n_samples: int
+    hops: tuple[int, ...]
+    vqvae: str = ""
+
+
+def save_codes(path: str | Path, codes: CodeFile) -> Path:
+    """Write ``z0, z1, ...`` and the metadata to an ``.npz`` atomically."""
+    target = Path(path)
+    if target.suffix != ".npz":
+        target = target.with_suffix(".npz")
+    arrays: dict[str, np.ndarray] = {
+        f"z{level}": np.asarray(
+            z, dtype=np.int16 if int(np.max(z, initial=0)) < 32768 else np.int32
+        )
+        for level, z in enumerate(codes.levels)
+    }
+    arrays["sample_rate"] = np.array(codes.sample_rate)
+    arrays["n_samples"] = np.array(codes.n_samples)
+    arrays["hops"] = np.array(codes.hops)
+    arrays["vqvae"] = np.array(codes.vqvae)
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    return target
+
+
+def load_codes(path: str | Path) -> CodeFile:
+    """Read a codes ``.npz`` (InputError when missing or not one of ours)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"Codes file {p} does not exist.")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            levels = []
+            while f"z{len(levels)}" in data:
+                levels.append(data[f"z{len(levels)}"].astype(np.int64))
+            if not levels:
+                raise InputError(f"{p} holds no codes (expected arrays z0, z1, ...).")
+            return CodeFile(
+                levels=levels,
+                sample_rate=int(data["sample_rate"]),
+                n_samples=int(data["n_samples"]),
+                hops=tuple(int(h) for h in data["hops"]),
+                vqvae=str(data["vqvae"]) if "vqvae" in data else "",
+            )
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{p} is not a Jukebox codes file ({exc}).") from exc
+
+
+def encode_file(vqvae: Any, path: str | Path, vqvae_path: str = "") -> CodeFile:
+    """Load an audio file at the VQ-VAE's rate and encode it at every level."""
+    from latentmusic.audio.io import load
+
+    audio, sr = load(path, sr=vqvae.sample_rate)
+    return CodeFile(
+        encode_audio(vqvae, audio), sr, int(audio.shape[-1]), tuple(vqvae.hops), vqvae_path
+    )
+
+
+# ---------------------------------------------------------------------------- data sets
+@dataclass
+class LabeledFile:
+    """One audio file of a data set with its conditioning labels."""
+
+    path: Path
+    relpath: str
+    genre: str
+    artist: str
+    split: str
+    lyrics: str = ""
+    piece: str = ""
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """``root/manifest.json`` as a dict ({} when absent); InputError when it is not JSON."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON.") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def artist_of(piece: str, entry: dict[str, Any] | None = None) -> str:
+    """The artist label of a piece: the manifest's word, else its collection or composer.
+
+    An entry's ``artist`` / ``composer`` / ``collection`` wins; else the first folder of
+    the piece id ("essenFolksong/han1:3" -> "essenFolksong", a user's
+    ``ROOT/<genre>/<artist>/song.wav`` -> "<artist>"); Bach chorales ("bwv...") -> "bach";
+    anything else -> "unknown".
+    """
+    entry = entry or {}
+    for key in ("artist", "composer", "collection"):
+        if entry.get(key):
+            return str(entry[key])
+    if "/" in piece:
+        return piece.split("/", 1)[0]
+    if piece.lower().startswith("bwv"):
+        return "bach"
+    return "unknown"
+
+
+def dataset_files(data: str | Path, *, lyrics: bool = True) -> list[LabeledFile]:
+    """Every audio file of a domains data set (or a user's folders) with its labels.
+
+    genre = the domain (top-level folder) unless a manifest entry says ``genre``; artist
+    from :func:`artist_of`; lyrics = the entry's ``lyrics``, a ``song.txt`` beside
+    ``song.wav``, or (``lyrics=True``) the chorale's text from music21's corpus.
+    """
+    from latentmusic.data.domains import DomainAudioSet
+
+    root = Path(data)
+    if not root.is_dir():
+        raise InputError(f"Data directory {root} does not exist.")
+    manifest = read_manifest(root)
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in manifest.get("files", []) if isinstance(manifest.get("files"), list) else []:
+        if isinstance(entry, dict) and "path" in entry:
+            entries[Path(entry["path"]).as_posix()] = entry
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "only one domain" matters for translation, not here
+        ds = DomainAudioSet(root)
+    out: list[LabeledFile] = []
+    for e in sorted(ds.entries, key=lambda e: e.path):
+        rel = e.path.relative_to(root).as_posix() if e.path.is_relative_to(root) else e.path.name
+        entry = entries.get(rel, {})
+        text = str(entry.get("lyrics") or "")
+        sidecar = e.path.with_suffix(".txt")
+        if not text and sidecar.is_file():
+            text = sidecar.read_text(errors="replace")
+        genre = str(entry.get("genre") or e.domain)
+        out.append(
+            LabeledFile(e.path, rel, genre, artist_of(e.piece, entry), e.split, text, e.piece)
+        )
+    if lyrics:
+        missing = [f for f in out if not f.lyrics and f.piece.lower().startswith("bwv")]
+        if missing:
+            from latentmusic.jukebox.labels import chorale_lyrics
+
+            found = chorale_lyrics(sorted({f.piece for f in missing}))
+            for f in missing:
+                f.lyrics = found.get(f.piece, "")
+    if not out:
+        raise InputError(f"No audio files found in {root}.")
+    return out
+
+
+def encode_dataset(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    lyrics: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Encode every file of ``data`` with the VQ-VAE of ``model`` into ``out`` (see module doc)."""
+    vq_path = resolve_vqvae(model).resolve()
+    vqvae = load_vqvae(vq_path)
+    files = dataset_files(data, lyrics=lyrics)
+    out = ensure_writable_dir(out)
+    records = []
+    iterator: Any = files
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(files, desc="encoding", unit="file")
+    for f in iterator:
+        codes = encode_file(vqvae, f.path, str(vq_path))
+        rel = Path(f.split) / Path(f.relpath).with_suffix(".npz")
+        save_codes(out / rel, codes)
+        records.append(
+            {
+                "codes": rel.as_posix(),
+                "audio": str(f.path.resolve()),
+                "artist": f.artist,
+                "genre": f.genre,
+                "split": f.split,
+                "piece": f.piece,
+                "n_samples": codes.n_samples,
+                "lyrics": f.lyrics,
+            }
+        )
+    write_json(
+        out / MANIFEST,
+        {
+            "format": CODES_FORMAT,
+            "vqvae": str(vq_path),
+            "data": str(Path(data).resolve()),
+            "sample_rate": vqvae.sample_rate,
+            "hops": list(vqvae.hops),
+            "codes": vqvae.cfg.codes,
+            "artists": sorted({r["artist"] for r in records}),
+            "genres": sorted({r["genre"] for r in records}),
+            "files": records,
+        },
+    )
+    return out
+
+
+def read_codes_manifest(codes_dir: str | Path) -> dict[str, Any]:
+    """The manifest of a codes directory, or an InputError saying how to make one."""
+    root = Path(codes_dir)
+    data = read_manifest(root) if root.is_dir() else {}
+    if data.get("format") != CODES_FORMAT:
+        raise InputError(
+            f"{root} is not a Jukebox codes directory; make one with "
+            "`latentmusic jukebox encode-dataset --model VQVAE --data DATA -o CODES`."
+        )
+    return data
+
+
+# --------------------------------------------------------------------------- file verbs
+def encode_to_file(model: str | Path, audio: str | Path, out: str | Path) -> CodeFile:
+    """``latentmusic jukebox encode``: an audio file -> codes of every level in ``out`` (.npz)."""
+    vq_path = resolve_vqvae(model).resolve()
+    codes = encode_file(load_vqvae(vq_path), audio, str(vq_path))
+    save_codes(out, codes)
+    return codes
+
+
+def decode_to_file(
+    model: str | Path, codes_path: str | Path, out: str | Path, level: int | None = None
+) -> np.ndarray:
+    """``latentmusic jukebox decode``: one level of a codes file -> audio (lowest level by default)."""
+    from latentmusic.audio.io import save
+
+    vqvae = load_vqvae(model)
+    codes = load_codes(codes_path)
+    if level is None:
+        level = 0
+    if not 0 <= level < len(codes.levels):
+        raise InputError(
+            f"{codes_path} has levels 0..{len(codes.levels) - 1}; --level {level} is not one."
+        )
+    if tuple(codes.hops) != tuple(vqvae.hops):
+        raise InputError(
+            f"{codes_path} was made by a VQ-VAE with hops {list(codes.hops)}, "
+            f"this one has {list(vqvae.hops)}."
+        )
+    audio = decode_codes(vqvae, codes.levels[level], level)[: codes.n_samples]
+    save(out, audio, vqvae.sample_rate)
+    return audio

@@ -1,0 +1,477 @@
+"""``latentmusic eval jukebox``: objective numbers for a Jukebox run on held-out data.
+
+1. VQ-VAE, per level: spectral convergence (dB, more negative is better) of each level's
+   reconstruction of held-out audio, codebook usage (distinct codes used / codebook
+   size) and code entropy (bits).
+2. Priors: held-out negative log-likelihood in bits per token of the top prior (and of
+   each upsampler present), against a unigram baseline fitted on the training codes.
+3. Conditioning: for each genre G the prior draws samples asked to be G; an independent
+   classifier (logistic regression on log-mel statistics of *real* training audio) says
+   which genre each sample sounds like. The check passes when the requested genre wins
+   more often than chance (1 / number of genres). The classifier's accuracy on real and
+   on VQ-VAE-reconstructed held-out audio is reported as well, to show what it can judge.
+
+``data`` is the audio data set (domains folder) or a codes directory made from it.
+Options (``--option key=value``): ``max_files`` (held-out files, default 24),
+``seconds`` (audio per file, default 8), ``samples_per_genre`` (default 4),
+``sample_seconds`` (default 2), ``upsample`` (run the upsamplers for the samples,
+default false: decode the top level), ``temperature`` (default 1.0), ``seed`` (0).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from latentmusic.errors import InputError
+from latentmusic.fileio import ensure_writable_dir, write_json, write_text
+from latentmusic.jukebox.codes import (
+    CODES_FORMAT,
+    LabeledFile,
+    dataset_files,
+    encode_audio,
+    load_codes,
+    read_manifest,
+)
+from latentmusic.jukebox.labels import lyrics_window
+from latentmusic.jukebox.prior import Conditioning, Prior
+from latentmusic.jukebox.sampling import JukeboxRun, generate, load_run
+
+OPTIONS = {
+    "max_files": "24",
+    "seconds": "8",
+    "samples_per_genre": "4",
+    "sample_seconds": "2",
+    "upsample": "false",
+    "temperature": "1.0",
+    "seed": "0",
+}
+
+
+def _options(options: dict[str, str]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise InputError(
+            f"Unknown eval option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}."
+        )
+    merged = {**OPTIONS, **options}
+    try:
+        return {
+            "max_files": int(merged["max_files"]),
+            "seconds": float(merged["seconds"]),
+            "samples_per_genre": int(merged["samples_per_genre"]),
+            "sample_seconds": float(merged["sample_seconds"]),
+            "upsample": merged["upsample"].lower() in ("1", "true", "yes", "on"),
+            "temperature": float(merged["temperature"]),
+            "seed": int(merged["seed"]),
+        }
+    except ValueError as exc:
+        raise InputError(f"An eval option has a value of the wrong type ({exc}).") from exc
+
+
+# ----------------------------------------------------------------------------- data
+def _data_files(data: Path) -> tuple[list[LabeledFile], Path | None, dict[str, Any]]:
+    """Audio files with labels, plus the codes dir and its manifest when ``data`` is one."""
+    manifest = read_manifest(data) if data.is_dir() else {}
+    if manifest.get("format") == CODES_FORMAT:
+        files = [
+            LabeledFile(
+                Path(r["audio"]),
+                r["codes"],
+                r["genre"],
+                r["artist"],
+                r["split"],
+                r.get("lyrics", ""),
+                r.get("piece", ""),
+            )
+            for r in manifest["files"]
+        ]
+        return files, data, manifest
+    return dataset_files(data), None, {}
+
+
+def _pick(files: list[LabeledFile], split: str, limit: int) -> list[LabeledFile]:
+    """Up to ``limit`` files of ``split``, spread evenly over genres."""
+    chosen = [f for f in files if f.split == split]
+    by_genre: dict[str, list[LabeledFile]] = {}
+    for f in chosen:
+        by_genre.setdefault(f.genre, []).append(f)
+    out: list[LabeledFile] = []
+    while len(out) < limit and any(by_genre.values()):
+        for genre in sorted(by_genre):
+            if by_genre[genre] and len(out) < limit:
+                out.append(by_genre[genre].pop(0))
+    return out
+
+
+def _audio(f: LabeledFile, sr: int, seconds: float | None) -> np.ndarray:
+    from latentmusic.audio.io import load
+
+    if not f.path.is_file():
+        raise InputError(f"Audio file {f.path} (listed in the data) is missing.")
+    return load(f.path, sr=sr, duration=seconds)[0]
+
+
+def _codes_of(
+    f: LabeledFile, run: JukeboxRun, codes_dir: Path | None, seconds: float | None
+) -> tuple[list[np.ndarray], int]:
+    """Codes of every level (from the codes dir, else by encoding) and the file length."""
+    if codes_dir is not None:
+        cf = load_codes(codes_dir / f.relpath)
+        return cf.levels, cf.n_samples
+    from latentmusic.audio.io import info
+
+    sr, frames, _ = info(f.path)
+    audio = _audio(f, run.sample_rate, seconds)
+    return encode_audio(run.vqvae, audio), int(round(frames * run.sample_rate / sr))
+
+
+# ----------------------------------------------------------------------------- metrics
+def vqvae_metrics(
+    run: JukeboxRun, files: list[LabeledFile], seconds: float
+) -> list[dict[str, float]]:
+    """Per level: mean spectral convergence (dB), usage and entropy of the codes on ``files``."""
+    from latentmusic.audio.spectral import spectral_convergence_db
+
+    vq = run.vqvae
+    k = vq.cfg.codes
+    sc: list[list[float]] = [[] for _ in vq.hops]
+    counts = [np.zeros(k) for _ in vq.hops]
+    for f in files:
+        audio = _audio(f, vq.sample_rate, seconds)
+        x = torch.from_numpy(audio)
+        codes = vq.encode(x)
+        for level in range(len(vq.hops)):
+            recon = vq.decode(codes[level], level)[0, : len(audio)].numpy()
+            sc[level].append(spectral_convergence_db(audio, recon))
+            counts[level] += np.bincount(codes[level][0].numpy(), minlength=k)
+    out = []
+    for level, hop in enumerate(vq.hops):
+        p = counts[level] / max(counts[level].sum(), 1)
+        nz = p[p > 0]
+        out.append(
+            {
+                "level": level,
+                "hop": hop,
+                "spectral_convergence_db": float(np.mean(sc[level])) if sc[level] else float("nan"),
+                "codebook_usage": float((counts[level] > 0).sum() / k),
+                "entropy_bits": float(-(nz * np.log2(nz)).sum()),
+                "max_entropy_bits": math.log2(k),
+            }
+        )
+    return out
+
+
+@torch.no_grad()
+def prior_nll_bits(
+    model: Prior, items: list[tuple[np.ndarray, np.ndarray | None, int, LabeledFile]]
+) -> float:
+    """Mean held-out NLL in bits/token over non-overlapping windows of ``n_ctx``."""
+    cfg = model.cfg
+    total, count = 0.0, 0
+    for z, upper, n_samples, f in items:
+        a = model.vocab.artist_id(f.artist) if f.artist in model.vocab.artists else 0
+        g = model.vocab.genre_id(f.genre) if f.genre in model.vocab.genres else 0
+        for start in range(0, len(z), cfg.n_ctx):
+            window = torch.from_numpy(z[start : start + cfg.n_ctx]).long()[None]
+            cond = Conditioning(
+                torch.tensor([a]),
+                torch.tensor([g]),
+                torch.tensor([float(n_samples)], dtype=torch.float64),
+                torch.tensor([float(start * cfg.hop)], dtype=torch.float64),
+            )
+            if cfg.lyrics:
+                sr = cfg.sample_rate
+                cond.lyrics = torch.from_numpy(
+                    lyrics_window(
+                        f.lyrics,
+                        cfg.n_lyric_tokens,
+                        start * cfg.hop / sr,
+                        cfg.n_ctx * cfg.hop / sr,
+                        n_samples / sr,
+                    )
+                )[None]
+            if cfg.is_upsampler:
+                lo, hi = start // cfg.ratio, -(-(start + window.shape[1]) // cfg.ratio)
+                cond.upper = torch.from_numpy(upper[lo:hi]).long()[None]
+            nats = float(model.loss(window, cond))
+            total += nats * window.shape[1]
+            count += window.shape[1]
+    return total / max(count, 1) / math.log(2)
+
+
+def unigram_bits(train_tokens: np.ndarray, test_tokens: np.ndarray, k: int) -> float:
+    """Cross-entropy (bits/token) of held-out tokens under add-one-smoothed training frequencies."""
+    counts = np.bincount(train_tokens, minlength=k).astype(np.float64) + 1.0
+    p = counts / counts.sum()
+    return float(-np.log2(p[test_tokens]).mean())
+
+
+# ------------------------------------------------------------------------ conditioning
+def _features(audio: np.ndarray, sr: int) -> np.ndarray:
+    from latentmusic.audio.spectral import mel_spectrogram
+
+    mel = mel_spectrogram(audio, sr, n_fft=1024, hop_length=256, n_mels=40)
+    return np.concatenate([mel.mean(axis=1), mel.std(axis=1)])
+
+
+class GenreClassifier:
+    """Logistic regression on log-mel mean/std of excerpts of real training audio."""
+
+    def __init__(
+        self, files: list[LabeledFile], genres: list[str], sr: int, seconds: float
+    ) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.genres = genres
+        self.sr = sr
+        self.seconds = seconds
+        x, y = [], []
+        for f in files:
+            if f.genre not in genres:
+                continue
+            for excerpt in self._excerpts(_audio(f, sr, 4 * seconds)):
+                x.append(_features(excerpt, sr))
+                y.append(genres.index(f.genre))
+        if len(set(y)) < 2:
+            raise InputError("The conditioning check needs training audio of at least two genres.")
+        self.model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        self.model.fit(np.stack(x), np.array(y))
+
+    def _excerpts(self, audio: np.ndarray) -> list[np.ndarray]:
+        n = int(self.seconds * self.sr)
+        if len(audio) <= n:
+            return [audio]
+        return [audio[s : s + n] for s in range(0, len(audio) - n + 1, n)]
+
+    def predict(self, audio: np.ndarray) -> list[str]:
+        """Genre names for a (B, n) batch of clips."""
+        feats = np.stack([_features(a, self.sr) for a in np.atleast_2d(audio)])
+        return [self.genres[i] for i in self.model.predict(feats)]
+
+
+def conditioning_check(
+    run: JukeboxRun,
+    train_files: list[LabeledFile],
+    test_files: list[LabeledFile],
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """Sample per genre, classify with a classifier trained on real audio, compare to chance."""
+    prior = run.prior
+    genres = [g for g in prior.vocab.genres if any(f.genre == g for f in train_files)]
+    if len(genres) < 2:
+        return {"skipped": "fewer than two genres in the training data"}
+    sr = run.sample_rate
+    clf = GenreClassifier(train_files, genres, sr, opts["sample_seconds"])
+    real = [f for f in test_files if f.genre in genres]
+    real_hits = recon_hits = 0
+    level = (
+        0
+        if opts["upsample"] and len(run.upsamplers) == len(run.vqvae.hops) - 1
+        else len(run.vqvae.hops) - 1
+    )
+    for f in real:
+        audio = _audio(f, sr, opts["sample_seconds"])
+        real_hits += clf.predict(audio)[0] == f.genre
+        recon = run.vqvae.reconstruct(torch.from_numpy(audio), level)[0].numpy()
+        recon_hits += clf.predict(recon)[0] == f.genre
+    per_genre = {}
+    hits = total = 0
+    for gi, genre in enumerate(genres):
+        artists = sorted(
+            {f.artist for f in train_files if f.genre == genre} & set(prior.vocab.artists)
+        )
+        artist = artists[0] if artists else prior.vocab.artists[0]
+        result = generate(
+            run,
+            opts["sample_seconds"],
+            artist=artist,
+            genre=genre,
+            temperature=opts["temperature"],
+            seed=opts["seed"] + gi,
+            batch=opts["samples_per_genre"],
+            upsample=opts["upsample"],
+        )
+        predicted = clf.predict(result.audio)
+        n_hit = sum(p == genre for p in predicted)
+        per_genre[genre] = {
+            "requested": len(predicted),
+            "classified_as_requested": n_hit,
+            "predicted": predicted,
+        }
+        hits += n_hit
+        total += len(predicted)
+    accuracy = hits / max(total, 1)
+    chance = 1.0 / len(genres)
+    return {
+        "genres": genres,
+        "decoded_level": level,
+        "sample_accuracy": accuracy,
+        "chance": chance,
+        "passes": accuracy > chance,
+        "per_genre": per_genre,
+        "classifier_accuracy_real_heldout": real_hits / max(len(real), 1) if real else None,
+        "classifier_accuracy_reconstructed_heldout": recon_hits / max(len(real), 1)
+        if real
+        else None,
+        "heldout_clips": len(real),
+    }
+
+
+# ------------------------------------------------------------------------------ driver
+def _evaluate_run(
+    run: JukeboxRun,
+    files: list[LabeledFile],
+    codes_dir: Path | None,
+    split: str,
+    opts: dict[str, Any],
+    conditioning: bool,
+) -> dict[str, Any]:
+    test_files = _pick(files, split, opts["max_files"])
+    if not test_files:
+        raise InputError(f"The data has no files in split '{split}'.")
+    train_files = [f for f in files if f.split == "train"]
+    results: dict[str, Any] = {
+        "model": str(run.path),
+        "vqvae": vqvae_metrics(run, test_files, opts["seconds"]),
+    }
+    models = {}
+    if run.prior is not None:
+        models[f"prior (level {run.prior.cfg.level})"] = run.prior
+    for level, up in sorted(run.upsamplers.items(), reverse=True):
+        models[f"upsampler (level {level})"] = up
+    if models:
+        train_pick = _pick(files, "train", max(opts["max_files"], 4 * len(test_files)))
+        train_codes = [
+            _codes_of(f, run, codes_dir, opts["seconds"] if codes_dir is None else None)
+            for f in train_pick
+        ]
+        test_codes = [
+            _codes_of(f, run, codes_dir, opts["seconds"] if codes_dir is None else None)
+            for f in test_files
+        ]
+        priors = []
+        for name, model in models.items():
+            level = model.cfg.level
+            items = [
+                (levels[level], levels[level + 1] if model.cfg.is_upsampler else None, n, f)
+                for (levels, n), f in zip(test_codes, test_files, strict=True)
+            ]
+            train_tokens = np.concatenate([levels[level] for levels, _ in train_codes])
+            test_tokens = np.concatenate([it[0] for it in items])
+            priors.append(
+                {
+                    "model": name,
+                    "level": level,
+                    "heldout_tokens": int(len(test_tokens)),
+                    "nll_bits_per_token": prior_nll_bits(model, items),
+                    "unigram_bits_per_token": unigram_bits(
+                        train_tokens, test_tokens, model.cfg.bins
+                    ),
+                    "uniform_bits_per_token": math.log2(model.cfg.bins),
+                }
+            )
+        results["priors"] = priors
+    if conditioning and run.prior is not None:
+        results["conditioning"] = conditioning_check(run, train_files, test_files, opts)
+    return results
+
+
+def evaluate(
+    model: Path,
+    data: Path,
+    split: str,
+    out: Path,
+    baselines: list[Path],
+    options: dict[str, str],
+) -> dict[str, Any]:
+    """Evaluate a Jukebox run (and baseline runs) on held-out data; write results.json + index.html."""
+    opts = _options(options)
+    start = time.perf_counter()
+    files, codes_dir, _ = _data_files(Path(data))
+    run = load_run(model)
+    torch.manual_seed(opts["seed"])
+    results = {
+        "family": "jukebox",
+        "split": split,
+        "data": str(data),
+        "options": opts,
+        **_evaluate_run(run, files, codes_dir, split, opts, conditioning=True),
+    }
+    if baselines:
+        results["baselines"] = [
+            _evaluate_run(load_run(b), files, None, split, opts, conditioning=False)
+            for b in baselines
+        ]
+    results["seconds"] = time.perf_counter() - start
+    out = ensure_writable_dir(out)
+    write_json(out / "results.json", results)
+    write_text(out / "index.html", _html(results))
+    return results
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(f'{r[k]:.3f}' if isinstance(r[k], float) else str(r[k]))}</td>"
+            for k in keys
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _html(results: dict[str, Any]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Jukebox evaluation</title>",
+        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "table{border-collapse:collapse;margin:1em 0}</style></head><body>",
+        f"<h1>Jukebox evaluation</h1><p>{html.escape(str(results['model']))} on "
+        f"{html.escape(results['data'])}, split {html.escape(results['split'])}.</p>",
+        "<h2>VQ-VAE (per level)</h2>",
+        _table(results["vqvae"]),
+    ]
+    if "priors" in results:
+        parts += ["<h2>Held-out NLL (bits/token)</h2>", _table(results["priors"])]
+    cond = results.get("conditioning")
+    if cond and "sample_accuracy" in cond:
+        verdict = "passes" if cond["passes"] else "does not pass"
+        parts.append(
+            f"<h2>Conditioning check</h2><p>Samples classified as the requested genre: "
+            f"{cond['sample_accuracy']:.0%} (chance {cond['chance']:.0%}); the check {verdict}. "
+            f"Classifier on real held-out audio: {cond['classifier_accuracy_real_heldout']}, "
+            f"on reconstructions: {cond['classifier_accuracy_reconstructed_heldout']}.</p>"
+        )
+        rows = [
+            {
+                "genre": g,
+                "requested": v["requested"],
+                "classified as requested": v["classified_as_requested"],
+            }
+            for g, v in cond["per_genre"].items()
+        ]
+        parts.append(_table(rows))
+    elif cond:
+        parts.append(f"<h2>Conditioning check</h2><p>Skipped: {html.escape(cond['skipped'])}.</p>")
+    for b in results.get("baselines", []):
+        parts += [
+            f"<h2>Baseline {html.escape(b['model'])}</h2>",
+            _table(b["vqvae"]),
+            _table(b.get("priors", [])),
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts)

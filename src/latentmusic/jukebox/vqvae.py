@@ -1,0 +1,223 @@
+"""Jukebox's VQ-VAE: three separate autoencoders with hops 8, 32 and 128.
+
+Each level is a complete autoencoder of its own (section 3.2, "separated autoencoders"):
+audio -> strided convs + dilated residual stacks -> EMA vector quantizer -> the mirror
+decoder -> audio. Training them separately keeps the top level from collapsing (in a
+hierarchical VQ-VAE the bottom levels carry everything). The loss per level is the
+reconstruction MSE (normalised by the data's power, as the official code divides by the
+"bandwidth"), the multi-resolution STFT loss (section 3.3) and 0.02 x the commit loss.
+Layout follows ``jukebox/vqvae/encdec.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latentmusic.jukebox.config import VQVAEConfig
+from latentmusic.nn.vq import VectorQuantizer
+
+
+class ResConv1DBlock(nn.Module):
+    """x + conv1x1(relu(dilated_conv3(relu(x))))."""
+
+    def __init__(self, width: int, inner: int, dilation: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(width, inner, 3, padding=dilation, dilation=dilation)
+        self.out = nn.Conv1d(inner, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.out(F.relu(self.conv(F.relu(x))))
+
+
+class Resnet1D(nn.Module):
+    """``depth`` residual blocks with dilations growth**i (optionally cycling, or reversed)."""
+
+    def __init__(
+        self,
+        width: int,
+        depth: int,
+        m_conv: float = 1.0,
+        growth: int = 3,
+        cycle: int = 0,
+        reverse: bool = False,
+    ) -> None:
+        super().__init__()
+        dilations = [growth ** (i % cycle if cycle else i) for i in range(depth)]
+        if reverse:
+            dilations = dilations[::-1]
+        inner = max(1, int(m_conv * width))
+        self.blocks = nn.Sequential(*(ResConv1DBlock(width, inner, d) for d in dilations))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+class EncoderConvBlock(nn.Module):
+    """``down`` x (strided conv, kernel 2*stride + residual stack), then a conv to ``out``."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, down: int, stride: int, width: int, depth: int, **res
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(down):
+            layers.append(
+                nn.Conv1d(in_ch if i == 0 else width, width, 2 * stride, stride, stride // 2)
+            )
+            layers.append(Resnet1D(width, depth, **res))
+        layers.append(nn.Conv1d(width, out_ch, 3, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DecoderConvBlock(nn.Module):
+    """A conv from ``in_ch``, then ``down`` x (reversed residual stack, transposed conv).
+
+    Also the upsamplers' conditioner network (``jukebox/prior/conditioners.py``).
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, down: int, stride: int, width: int, depth: int, **res
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv1d(in_ch, width, 3, 1, 1)]
+        for i in range(down):
+            layers.append(Resnet1D(width, depth, reverse=True, **res))
+            last = i == down - 1
+            layers.append(
+                nn.ConvTranspose1d(
+                    width, out_ch if last else width, 2 * stride, stride, stride // 2
+                )
+            )
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class LevelAutoencoder(nn.Module):
+    """One level: its own encoder (all downsampling up to this level), codebook and decoder."""
+
+    def __init__(self, cfg: VQVAEConfig, level: int) -> None:
+        super().__init__()
+        mult = cfg.multipliers[level]
+        res = {
+            "m_conv": cfg.m_conv,
+            "growth": cfg.dilation_growth,
+            "cycle": cfg.dilation_cycle,
+        }
+        width, depth, emb = cfg.width * mult, cfg.depth * mult, cfg.emb_width
+        self.hop = cfg.hops[level]
+        self.encoder = nn.Sequential(
+            *(
+                EncoderConvBlock(
+                    1 if i == 0 else emb, emb, cfg.downs[i], cfg.strides[i], width, depth, **res
+                )
+                for i in range(level + 1)
+            )
+        )
+        self.quantizer = VectorQuantizer(
+            cfg.codes, emb, mu=cfg.mu, threshold=cfg.threshold, kmeans_iters=cfg.kmeans_iters
+        )
+        self.decoder = nn.Sequential(
+            *(
+                DecoderConvBlock(emb, emb, cfg.downs[i], cfg.strides[i], width, depth, **res)
+                for i in reversed(range(level + 1))
+            ),
+            nn.Conv1d(emb, 1, 3, 1, 1),
+        )
+
+
+@dataclass
+class VQVAEOutput:
+    """Per-level reconstructions, codes, losses and codebook statistics of one pass."""
+
+    recons: list[torch.Tensor]  # (B, T) per level
+    codes: list[torch.Tensor]  # (B, T // hop) per level
+    commit: list[torch.Tensor]
+    stats: list[dict[str, float]] = field(default_factory=list)
+
+
+class VQVAE(nn.Module):
+    """The three-level Jukebox VQ-VAE; every level encodes and decodes audio by itself.
+
+    ``encode`` / ``decode`` work on float audio in [-1, 1] at ``cfg.sample_rate``; the
+    length is padded to a multiple of the top hop so that level codes nest exactly
+    (4 middle tokens per top token, 4 bottom tokens per middle token).
+    """
+
+    def __init__(self, cfg: VQVAEConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.levels = nn.ModuleList(LevelAutoencoder(cfg, level) for level in range(cfg.levels))
+
+    @property
+    def hops(self) -> tuple[int, ...]:
+        return self.cfg.hops
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    def pad(self, audio: torch.Tensor) -> torch.Tensor:
+        """Right-pad (B, T) audio with zeros to a multiple of the top hop."""
+        top = self.hops[-1]
+        extra = (-audio.shape[-1]) % top
+        return F.pad(audio, (0, extra)) if extra else audio
+
+    def _as_batch(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.dim() == 1:
+            audio = audio[None]
+        if audio.dim() == 3:
+            audio = audio[:, 0]
+        return audio
+
+    def forward(self, audio: torch.Tensor, levels: list[int] | None = None) -> VQVAEOutput:
+        """Encode, quantize and decode (B, T) audio at every level (T a multiple of the top hop)."""
+        audio = self._as_batch(audio)
+        x = audio[:, None]
+        out = VQVAEOutput([], [], [], [])
+        for level in levels if levels is not None else range(self.cfg.levels):
+            ae = self.levels[level]
+            vq = ae.quantizer(ae.encoder(x))
+            recon = ae.decoder(vq.quantized)[:, 0]
+            out.recons.append(recon)
+            out.codes.append(vq.codes)
+            out.commit.append(vq.commit_loss)
+            out.stats.append(vq.stats)
+        return out
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor, levels: list[int] | None = None) -> list[torch.Tensor]:
+        """(B, T) or (T,) audio -> codes per requested level, each (B, ceil(T/top)*top/hop)."""
+        x = self.pad(self._as_batch(audio))[:, None]
+        out = []
+        for level in levels if levels is not None else range(self.cfg.levels):
+            ae = self.levels[level]
+            out.append(ae.quantizer.encode(ae.encoder(x)))
+        return out
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor, level: int) -> torch.Tensor:
+        """(B, T_l) codes of ``level`` -> (B, T_l * hop) audio from that level's decoder alone."""
+        if not 0 <= level < self.cfg.levels:
+            raise ValueError(f"level must be in 0..{self.cfg.levels - 1}")
+        if codes.dim() == 1:
+            codes = codes[None]
+        ae = self.levels[level]
+        return ae.decoder(ae.quantizer.dequantize(codes.long()))[:, 0]
+
+    @torch.no_grad()
+    def reconstruct(self, audio: torch.Tensor, level: int) -> torch.Tensor:
+        """Audio through one level's bottleneck, trimmed back to the input length."""
+        audio = self._as_batch(audio)
+        n = audio.shape[-1]
+        codes = self.encode(audio, [level])[0]
+        return self.decode(codes, level)[..., :n]

@@ -44,7 +44,7 @@ def test_fit_learns_logs_and_exports(tmp_path: Path) -> None:
     assert ckpt.family == "toy" and ckpt.meta["steps"] == 150
     assert torch.allclose(ckpt.state_dict["weight"][0], TRUE_W, atol=0.1)
     assert (run / "lightning" / "last.ckpt").is_file()
-    metrics = (run / "logs" / "metrics.csv").read_text()
+    metrics = (run / "logs" / "csv" / "metrics.csv").read_text()
     assert "train/loss" in metrics and "val/loss" in metrics
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "logs").rglob("*"))
 
@@ -59,6 +59,8 @@ def test_resume_reproduces_the_same_losses(tmp_path: Path) -> None:
     fit(second, ToyData(), None, _settings(tmp_path / "b", max_steps=40, resume=True))
     assert len(second.losses) == 20
     assert first.losses + second.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
+    assert (tmp_path / "b" / "logs" / "csv" / "metrics.csv").is_file()
+    assert (tmp_path / "b" / "logs" / "csv-resumed-at-20" / "metrics.csv").is_file()
     w_a = read_checkpoint(tmp_path / "a").state_dict["weight"]
     w_b = read_checkpoint(tmp_path / "b").state_dict["weight"]
     assert torch.equal(w_a, w_b)

@@ -10,7 +10,7 @@ Run directory layout::
 
     RUN/model.safetensors, config.json, meta.json   the exported model (latentmusic.load)
     RUN/lightning/last.ckpt, step=N.ckpt            full training state, for --resume
-    RUN/logs/                                       TensorBoard events and metrics.csv
+    RUN/logs/tensorboard, RUN/logs/csv/metrics.csv   TensorBoard events and CSV metrics
 """
 
 from __future__ import annotations
@@ -154,9 +154,12 @@ def fit(
         callbacks.append(
             L.pytorch.callbacks.TQDMProgressBar(refresh_rate=max(1, settings.log_every))
         )
+    # Each logger has its own folder; a resumed run appends a new CSV segment instead of
+    # letting Lightning overwrite the metrics.csv of the steps before it.
+    csv_version = f"csv-resumed-at-{start}" if resume_from else "csv"
     loggers = [
-        L.pytorch.loggers.TensorBoardLogger(out, name="logs", version=""),
-        L.pytorch.loggers.CSVLogger(out, name="logs", version=""),
+        L.pytorch.loggers.TensorBoardLogger(out, name="logs", version="tensorboard"),
+        L.pytorch.loggers.CSVLogger(out, name="logs", version=csv_version),
     ]
     trainer = L.Trainer(
         max_steps=settings.max_steps,

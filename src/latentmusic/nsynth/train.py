@@ -1,0 +1,169 @@
+"""``latentmusic train nsynth``: train the WaveNet autoencoder (or the spectral baseline).
+
+Data is an NSynth-format directory (the real NSynth release or ``latentmusic data notes``);
+training draws random crops of each note (6144 samples for the paper preset) and runs
+through the shared Lightning harness, so logs, periodic checkpoints, exact ``--resume``,
+mixed precision and DDP all work the same as for every other family.
+
+Logged: ``train/loss`` (nats per sample for WaveNet, weighted MSE for the baseline),
+``train/lr``, ``val/loss`` and, for WaveNet, ``val/nll`` (nats) and ``val/bits`` (bits per
+sample; 8 is chance for 256 classes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentmusic.errors import CheckpointError, ConfigError, InputError
+from latentmusic.nsynth.config import MODEL_TYPES, lr_factor, presets_for
+from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
+from latentmusic.train.config import config_to_dict, resolve_config
+from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+
+
+class _StagedLR:
+    """Picklable lr multiplier (LambdaLR stores callable objects in its state)."""
+
+    def __init__(self, steps: tuple[int, ...], factors: tuple[float, ...]) -> None:
+        self.steps = tuple(steps)
+        self.factors = tuple(factors)
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.steps, self.factors)
+
+
+class NSynthModule(FamilyModule):
+    """Lightning wrapper: the model's own ``loss`` on batches of crops, Adam + staged decay."""
+
+    def __init__(self, model: torch.nn.Module, preset: str) -> None:
+        super().__init__()
+        self.model = model
+        self.preset = preset
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.model.loss(batch["audio"])
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        loss = self.model.loss(batch["audio"])
+        self.log("val/loss", loss, prog_bar=True)
+        if self.model.model_type == "wavenet":
+            self.log("val/nll", loss)
+            self.log("val/bits", loss / math.log(2.0))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.model.config
+        optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2)
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _StagedLR(cfg.lr_decay_steps, cfg.lr_decay_factors)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def export_checkpoint(self, directory: Path, meta: dict[str, Any]) -> None:
+        export(self.model, directory, self.preset, meta)
+
+
+def export(
+    model: torch.nn.Module, directory: str | Path, preset: str, meta: dict[str, Any] | None = None
+) -> Path:
+    """Save an NSynth model as a latentmusic checkpoint (``latentmusic.load`` reads it back)."""
+    cfg = model.config
+    return save_checkpoint(
+        directory,
+        model,
+        family="nsynth",
+        model_type=model.model_type,
+        preset=preset,
+        config=config_to_dict(cfg),
+        extra={"sample_rate": cfg.sample_rate, "hop": cfg.hop, "bottleneck": cfg.bottleneck},
+        meta=meta,
+    )
+
+
+def build_model(model_type: str, config: Any) -> torch.nn.Module:
+    """A fresh model of ``model_type`` ("wavenet" or "spectral") from its config."""
+    if model_type == "wavenet":
+        from latentmusic.nsynth.model import NSynthWaveNetAE
+
+        return NSynthWaveNetAE(config)
+    from latentmusic.nsynth.spectral_ae import SpectralAutoencoder
+
+    return SpectralAutoencoder(config)
+
+
+def _check_resume(out: Path, model_type: str, preset: str, config: Any) -> None:
+    """A resumed run must use the model it started with; say so instead of a shape error."""
+    path = out / "config.json"
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if saved.get("model_type") != model_type or saved.get("config") != config_to_dict(config):
+        raise ConfigError(
+            f"{out} was started as a '{saved.get('model_type')}' model with preset "
+            f"'{saved.get('preset')}' and other settings; resume with the same --model, --preset and --set."
+        )
+
+
+def _datasets(data: Path, crop: int, sample_rate: int) -> tuple[Any, Any]:
+    from latentmusic.data.nsynth import NSynthDataset
+
+    train_set = NSynthDataset(data, "train", crop=crop, sr=sample_rate)
+    try:
+        val_set = NSynthDataset(data, "valid", crop=crop, sr=sample_rate)
+    except InputError:
+        val_set = None  # a user's folder may have no validation split
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+    return train_set, val_set
+
+
+def train(
+    data: Path,
+    out: Path,
+    preset: str,
+    model_type: str | None,
+    overrides: list[str],
+    settings: TrainSettings,
+    init: Path | None,
+) -> Path:
+    """Train an NSynth model on an NSynth-format directory; returns the run directory.
+
+    ``model_type`` is "wavenet" (default) or "spectral" (the paper's baseline);
+    ``settings.batch_size`` crops per step; ``init`` starts from a checkpoint's weights.
+    """
+    model_type = model_type or "wavenet"
+    if model_type not in MODEL_TYPES:
+        raise ConfigError(
+            f"Unknown nsynth model type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}."
+        )
+    config = resolve_config(presets_for(model_type), preset, overrides)
+    out = Path(out)
+    if settings.resume:
+        _check_resume(out, model_type, preset, config)
+    torch.manual_seed(settings.seed)  # the initial weights follow --seed, like the batches
+    model = build_model(model_type, config)
+    if init is not None:
+        ckpt = read_checkpoint(init, family="nsynth")
+        if ckpt.model_type != model_type:
+            raise CheckpointError(
+                f"--init {init} is a '{ckpt.model_type}' model, but this run trains a '{model_type}' one."
+            )
+        load_state_strict(model, ckpt.state_dict, ckpt.path)
+    train_set, val_set = _datasets(Path(data), config.crop, config.sample_rate)
+    fit(NSynthModule(model, preset), train_set, val_set, settings, data_description=str(data))
+    return out

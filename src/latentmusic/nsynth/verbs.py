@@ -1,0 +1,341 @@
+"""NSynth verbs shared by both models, and the file-level helpers the CLI, eval and demo use.
+
+:class:`EmbeddingVerbs` gives any model with ``encode``/``decode`` over (frames, 16)
+embeddings the family's verbs: ``reconstruct``, ``interpolate`` (latent, via
+``latentmusic.latent``), ``grid`` (the NSynth Super pad) and the audio ``crossfade``
+baseline. The ``*_file`` helpers wrap them with loading, resampling, validation and
+atomic output so every front end behaves the same.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from latentmusic.errors import InputError
+
+Method = Literal["lerp", "slerp"]
+
+
+def as_audio_batch(audio: Any, hop: int, sample_rate: int) -> tuple[torch.Tensor, bool]:
+    """Audio (T,) or (B, T), numpy or torch -> float32 (B, T') with T' a multiple of ``hop``.
+
+    Returns the batch and whether the input had no batch dimension. Samples after the last
+    whole embedding frame are dropped (an embedding frame summarises exactly ``hop`` samples).
+    """
+    x = torch.as_tensor(
+        np.asarray(audio, dtype=np.float32) if not torch.is_tensor(audio) else audio
+    )
+    x = x.detach().to(torch.float32)
+    single = x.dim() == 1
+    if single:
+        x = x[None]
+    if x.dim() != 2:
+        raise InputError(
+            f"Audio must have shape (samples,) or (batch, samples), got {tuple(x.shape)}."
+        )
+    if x.shape[-1] < hop:
+        raise InputError(
+            f"Audio of {x.shape[-1]} samples is shorter than one embedding frame "
+            f"({hop} samples = {1000 * hop / sample_rate:.0f} ms at {sample_rate} Hz)."
+        )
+    if not torch.isfinite(x).all():
+        raise InputError("Audio contains NaN or infinite values.")
+    frames = x.shape[-1] // hop
+    return x[:, : frames * hop].clamp(-1.0, 1.0).contiguous(), single
+
+
+def as_embedding_batch(embedding: Any, channels: int) -> tuple[torch.Tensor, bool]:
+    """Embedding (frames, C) or (B, frames, C) -> float32 (B, frames, C); checks C."""
+    z = torch.as_tensor(
+        np.asarray(embedding, dtype=np.float32) if not torch.is_tensor(embedding) else embedding
+    )
+    z = z.detach().to(torch.float32)
+    single = z.dim() == 2
+    if single:
+        z = z[None]
+    if z.dim() != 3 or z.shape[-1] != channels or z.shape[1] == 0:
+        raise InputError(
+            f"An embedding must have shape (frames, {channels}) or (batch, frames, {channels}), "
+            f"got {tuple(z.shape)}."
+        )
+    if not torch.isfinite(z).all():
+        raise InputError("The embedding contains NaN or infinite values.")
+    return z, single
+
+
+class EmbeddingVerbs:
+    """Family verbs built on ``encode`` / ``decode``; both NSynth models inherit them."""
+
+    sample_rate: int
+    hop: int
+
+    def encode(self, audio: Any) -> torch.Tensor:  # pragma: no cover - implemented by models
+        raise NotImplementedError
+
+    def decode(self, embedding: Any, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def reconstruct(self, audio: Any, **decode_kwargs: Any) -> torch.Tensor:
+        """Encode then decode: the autoencoder's own rendition of the input."""
+        return self.decode(self.encode(audio), **decode_kwargs)
+
+    @staticmethod
+    def interpolate_embeddings(
+        a: torch.Tensor, b: torch.Tensor, steps: int, method: Method = "lerp"
+    ) -> torch.Tensor:
+        """``steps`` embeddings from ``a`` to ``b`` (both (frames, C)), endpoints exact.
+
+        Embeddings of different length are cut to the shorter one. NSynth interpolated
+        linearly (lerp); ``slerp`` treats each whole embedding as one vector.
+        """
+        from latentmusic.latent import interpolate
+
+        if steps < 2:
+            raise InputError(
+                f"Interpolation needs at least 2 steps (the two endpoints), got {steps}."
+            )
+        if method not in ("lerp", "slerp"):
+            raise InputError(f"Unknown interpolation method '{method}'; use lerp or slerp.")
+        n = min(a.shape[0], b.shape[0])
+        return interpolate(a[:n], b[:n], steps, method)
+
+    def interpolate(
+        self,
+        a: Any,
+        b: Any,
+        steps: int = 5,
+        method: Method = "lerp",
+        decode: bool = True,
+        **decode_kwargs: Any,
+    ) -> torch.Tensor:
+        """Morph between two sounds in latent space: (steps, samples) audio, or the
+        (steps, frames, C) embeddings when ``decode`` is False."""
+        za, zb = self.encode(a), self.encode(b)
+        if za.dim() != 2 or zb.dim() != 2:
+            raise InputError("interpolate takes two single sounds, each of shape (samples,).")
+        path = self.interpolate_embeddings(za, zb, steps, method)
+        return self.decode(path, **decode_kwargs) if decode else path
+
+    def grid(
+        self,
+        corners: Sequence[Any],
+        x: float,
+        y: float,
+        decode: bool = True,
+        **decode_kwargs: Any,
+    ) -> torch.Tensor:
+        """The NSynth Super pad: the sound at (x, y) in [0, 1]^2 between four corner sounds
+        (top-left, top-right, bottom-left, bottom-right), mixed bilinearly in latent space."""
+        from latentmusic.latent.ops import bilinear_point
+
+        if len(corners) != 4:
+            raise InputError(f"grid needs exactly 4 corner sounds, got {len(corners)}.")
+        for name, v in (("x", x), ("y", y)):
+            if not 0.0 <= float(v) <= 1.0:
+                raise InputError(f"Pad position {name} must be between 0 and 1, got {v}.")
+        zs = [self.encode(c) for c in corners]
+        if any(z.dim() != 2 for z in zs):
+            raise InputError("grid takes four single sounds, each of shape (samples,).")
+        n = min(z.shape[0] for z in zs)
+        point = bilinear_point(torch.stack([z[:n] for z in zs]), float(x), float(y))
+        return self.decode(point, **decode_kwargs) if decode else point
+
+    @staticmethod
+    def crossfade(a: Any, b: Any, steps: int = 5) -> torch.Tensor:
+        """The naive baseline NSynth compares against: ``(1 - t) a + t b`` mixed in audio.
+
+        It sounds like both instruments at once, where latent interpolation makes one new
+        sound. Returns (steps, samples), cut to the shorter input.
+        """
+        ta = torch.as_tensor(np.asarray(a, dtype=np.float32)).reshape(-1)
+        tb = torch.as_tensor(np.asarray(b, dtype=np.float32)).reshape(-1)
+        if steps < 2:
+            raise InputError(f"A cross-fade needs at least 2 steps, got {steps}.")
+        n = min(ta.numel(), tb.numel())
+        t = torch.linspace(0.0, 1.0, steps)[:, None]
+        return (1.0 - t) * ta[:n] + t * tb[:n]
+
+
+# ---------------------------------------------------------------------------------------------
+# File-level helpers (CLI, eval, demo, studio).
+
+
+def note(message: str) -> None:
+    """A one-line notice on stderr (e.g. that input was resampled)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def load_model(path: str | Path) -> Any:
+    """Load an NSynth checkpoint (WaveNet or spectral); another family's is a CheckpointError."""
+    from latentmusic.nsynth import from_checkpoint
+    from latentmusic.train.checkpoint import read_checkpoint
+
+    model = from_checkpoint(read_checkpoint(path, family="nsynth"))
+    model.eval()
+    return model
+
+
+def load_audio(path: str | Path, sample_rate: int, quiet: bool = False) -> np.ndarray:
+    """Mono float32 at the model's rate; another rate is resampled (soxr HQ) with a note."""
+    from latentmusic.audio import io
+
+    audio, rate = io.load(path)
+    if rate != sample_rate:
+        if not quiet:
+            note(f"{path} is {rate} Hz; resampling to the model's {sample_rate} Hz.")
+        audio = io.resample(audio, rate, sample_rate)
+    return audio
+
+
+def save_embedding(path: str | Path, embedding: torch.Tensor | np.ndarray) -> Path:
+    """Write (frames, C) float32 as .npy, atomically."""
+    from latentmusic.fileio import atomic_path
+
+    target = Path(path)
+    if target.suffix != ".npy":
+        raise InputError(f"Embeddings are saved as .npy; {target.name} should end in .npy.")
+    array = np.asarray(
+        embedding.detach().cpu() if torch.is_tensor(embedding) else embedding, dtype=np.float32
+    )
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+    return target
+
+
+def load_embedding(path: str | Path, channels: int) -> np.ndarray:
+    """Read an .npy embedding and check it is (frames, channels) for this model."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"Embedding file {p} does not exist.")
+    try:
+        array = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{p} is not a NumPy .npy embedding.") from exc
+    as_embedding_batch(array, channels)  # validates shape and values
+    return array.astype(np.float32)
+
+
+def decode_options(
+    temperature: float = 1.0, seed: int | None = 0, backend: str = "auto"
+) -> dict[str, Any]:
+    """Keyword arguments for ``model.decode``; validated here so every front end agrees."""
+    if temperature < 0:
+        raise InputError(f"Temperature must be >= 0 (0 = greedy), got {temperature}.")
+    if backend not in ("auto", "torch", "fused"):
+        raise InputError(f"Unknown decoding backend '{backend}'; use auto, torch or fused.")
+    return {"temperature": float(temperature), "seed": seed, "backend": backend}
+
+
+def encode_file(model: Any, audio_path: str | Path, out: str | Path) -> np.ndarray:
+    """audio file -> (frames, C) embedding in ``out`` (.npy)."""
+    audio = load_audio(audio_path, model.sample_rate)
+    with torch.no_grad():
+        z = model.encode(audio)
+    save_embedding(out, z)
+    return z.numpy()
+
+
+def decode_file(
+    model: Any, embedding_path: str | Path, out: str | Path, **decode_kwargs: Any
+) -> np.ndarray:
+    """.npy embedding -> audio file."""
+    from latentmusic.audio import io
+
+    z = load_embedding(embedding_path, model.bottleneck)
+    with torch.no_grad():
+        audio = model.decode(z, **decode_kwargs).numpy()
+    io.save(out, audio, model.sample_rate)
+    return audio
+
+
+def reconstruct_file(
+    model: Any, audio_path: str | Path, out: str | Path, **decode_kwargs: Any
+) -> np.ndarray:
+    """audio file -> the model's reconstruction of it (audio file)."""
+    from latentmusic.audio import io
+
+    audio = load_audio(audio_path, model.sample_rate)
+    with torch.no_grad():
+        recon = model.reconstruct(audio, **decode_kwargs).numpy()
+    io.save(out, recon, model.sample_rate)
+    return recon
+
+
+def _stem(path: str | Path) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(path).stem) or "sound"
+
+
+def interpolate_files(
+    model: Any,
+    a_path: str | Path,
+    b_path: str | Path,
+    out_dir: str | Path,
+    steps: int = 5,
+    method: Method = "lerp",
+    rainbowgrams: bool = True,
+    **decode_kwargs: Any,
+) -> dict[str, list[Path]]:
+    """Write the latent morph a -> b and the audio cross-fade, one WAV (and PNG) per step.
+
+    Files: ``latent_<i>.wav`` and ``crossfade_<i>.wav`` for i = 0..steps-1, with matching
+    ``.png`` rainbowgrams. Returns the written paths by kind.
+    """
+    from latentmusic.audio import io
+    from latentmusic.audio.rainbowgram import save_rainbowgram
+    from latentmusic.fileio import ensure_writable_dir
+
+    if steps < 2:
+        raise InputError(f"--steps must be at least 2 (the two endpoints), got {steps}.")
+    a = load_audio(a_path, model.sample_rate)
+    b = load_audio(b_path, model.sample_rate)
+    with torch.no_grad():
+        morph = model.interpolate(a, b, steps, method=method, **decode_kwargs).numpy()
+    fade = model.crossfade(a, b, steps).numpy()[:, : morph.shape[-1]]
+    directory = ensure_writable_dir(out_dir)
+    written: dict[str, list[Path]] = {"latent": [], "crossfade": [], "rainbowgrams": []}
+    for kind, clips in (("latent", morph), ("crossfade", fade)):
+        for i, clip in enumerate(clips):
+            written[kind].append(io.save(directory / f"{kind}_{i}.wav", clip, model.sample_rate))
+            if rainbowgrams:
+                png = save_rainbowgram(clip, model.sample_rate, directory / f"{kind}_{i}.png")
+                written["rainbowgrams"].append(png)
+    return written
+
+
+def grid_file(
+    model: Any,
+    corner_paths: Sequence[str | Path],
+    x: float,
+    y: float,
+    out: str | Path,
+    **decode_kwargs: Any,
+) -> np.ndarray:
+    """Four corner sounds + pad position -> the blended sound (audio file)."""
+    from latentmusic.audio import io
+
+    if len(corner_paths) != 4:
+        raise InputError(
+            f"grid needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), got {len(corner_paths)}."
+        )
+    corners = [load_audio(p, model.sample_rate) for p in corner_paths]
+    with torch.no_grad():
+        audio = model.grid(corners, x, y, **decode_kwargs).numpy()
+    io.save(out, audio, model.sample_rate)
+    return audio
+
+
+def rainbowgram_file(
+    audio_path: str | Path, out: str | Path, sample_rate: int | None = None
+) -> Path:
+    """Audio file -> rainbowgram PNG (CQT: brightness = log magnitude, colour = inst. frequency)."""
+    from latentmusic.audio import io
+    from latentmusic.audio.rainbowgram import save_rainbowgram
+
+    audio, rate = io.load(audio_path, sr=sample_rate)
+    return save_rainbowgram(audio, rate, out)

@@ -1,0 +1,184 @@
+"""``latentmusic translate`` and ``latentmusic translation ...``: universal music translation.
+
+Top-level imports are typer and the stdlib only; the model loads inside each command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Universal music translation: encode, list domains, add a domain to a trained model.",
+    no_args_is_help=True,
+)
+
+
+def _targets(to: str) -> str | list[str]:
+    """'all', one domain, or a comma-separated list of domains."""
+    names = [t.strip() for t in to.split(",") if t.strip()]
+    if len(names) == 1:
+        return names[0]
+    return names
+
+
+def translate(
+    source: Annotated[
+        Path, typer.Argument(help="Audio to translate (any length, rate, channels).")
+    ],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Trained translation model (run directory).")
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="Target domain, a comma-separated list, or 'all' (see `latentmusic translation domains`)."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help=(
+                "Output file. With several targets (--to all or a list): OUT.wav becomes "
+                "OUT_<domain>.wav per domain, and a name without a suffix is a directory "
+                "holding <domain>.wav. Default: <input name>_<domain>.wav here."
+            ),
+        ),
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed for repeatable output.")] = None,
+    chunk_seconds: Annotated[
+        float, typer.Option(help="Seconds decoded per step (state carries over).")
+    ] = 1.0,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Translate a recording into another instrument or style with a trained model.
+
+    The input is streamed in chunks (never loaded whole), mixed to mono and resampled to
+    the model's rate; each output is mono at the input's rate with the input's length. A
+    silent input gives silence of the same length.
+    """
+    import sys
+
+    from latentmusic.translation.model import load_translator, translate_file
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    translator = load_translator(model)
+    targets = _targets(to)
+    if out is None:
+        stem = source.stem
+        out = (
+            Path(f"{stem}_{targets}.wav")
+            if isinstance(targets, str) and targets != "all"
+            else Path(f"{stem}.wav")
+        )
+    result = translate_file(
+        translator,
+        source,
+        targets,
+        out,
+        chunk_seconds=chunk_seconds,
+        temperature=temperature,
+        seed=seed,
+        progress=progress,
+    )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for domain, path in result.outputs.items():
+        typer.echo(f"{domain}: {path}")
+
+
+@app.command("encode")
+def encode(
+    source: Annotated[Path, typer.Argument(help="Audio file to encode.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Trained translation model.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the latents (.npy).")],
+) -> None:
+    """Write the shared encoder's latents (latent_dim x frames, float32 .npy) for a file."""
+    from latentmusic.translation.model import encode_file, load_translator
+
+    translator = load_translator(model)
+    path, shape = encode_file(translator, source, out)
+    rate = translator.sample_rate / translator.config.pool
+    typer.echo(f"Latents {shape[0]} x {shape[1]} ({rate:g} frames per second) written to {path}")
+
+
+@app.command("domains")
+def domains(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Trained translation model.")],
+) -> None:
+    """List the domains a model can translate into, one per line."""
+    from latentmusic.train.checkpoint import read_checkpoint
+    from latentmusic.translation.model import FAMILY
+
+    ckpt = read_checkpoint(model, family=FAMILY)
+    for name in ckpt.extra.get("domains", []):
+        typer.echo(name)
+
+
+@app.command("add-domain")
+def add_domain(
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Trained translation model to extend.")
+    ],
+    data: Annotated[
+        Path, typer.Option(help="Folder of audio of the new domain (any rates, any layout).")
+    ],
+    out: Annotated[Path, typer.Option(help="Run directory of the extended model.")],
+    name: Annotated[
+        str | None, typer.Option(help="Domain name (default: the folder's name).")
+    ] = None,
+    init_decoder: Annotated[
+        str | None, typer.Option(help="Start the new decoder from this known domain's decoder.")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
+    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 200,
+    ckpt_every: Annotated[int, typer.Option(help="Save a checkpoint every N steps.")] = 500,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out exactly where it stopped.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Teach a trained model a new domain: train only a new decoder on the frozen encoder.
+
+    The encoder and the other decoders are copied bit for bit, so every existing
+    translation stays exactly as it was; the confusion network gains an untrained output
+    for the new domain.
+    """
+    from latentmusic.errors import InputError
+    from latentmusic.train.harness import TrainSettings
+    from latentmusic.translation.train import add_domain as _add_domain
+
+    if not data.exists():
+        raise InputError(f"Data directory {data} does not exist.")
+    settings = TrainSettings(
+        out=out,
+        max_steps=steps,
+        batch_size=batch_size,
+        max_minutes=minutes,
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        seed=seed,
+        resume=resume,
+        accelerator=accelerator,
+        threads=threads,
+        progress=progress,
+    )
+    path = _add_domain(model, data, out, settings, name=name, init_decoder=init_decoder)
+    typer.echo(f"Model with the new domain saved to {path}")
+
+
+top_level_commands = {"translate": translate}

@@ -1,0 +1,198 @@
+"""Universal Music Translation configs (Mor et al. 2018) with named presets.
+
+``paper`` is the published network and optimiser; ``small`` learns on a 2-core CPU in a
+few hours on a ``latentmusic data domains`` set; ``tiny`` trains in seconds for tests.
+The ``*-noconfusion`` (lambda = 0) and ``small-noaug`` (no pitch augmentation) presets are
+the ablations ``latentmusic eval translation --baseline`` compares against.
+
+The batch size is a training setting, not a model hyperparameter: the paper used 32
+(``latentmusic train translation --batch-size 32``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from latentmusic.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    """Shared non-causal WaveNet encoder -> 64-dim latents at sample_rate / pool Hz ->
+    one causal WaveNet decoder per domain; a domain-confusion net on the latents."""
+
+    sample_rate: int = 16000
+    mu: int = 255  # 8-bit mu-law: 256 softmax classes
+    segment: int = 12000  # training sequence length (samples), a multiple of pool
+    # Encoder: conv 1 -> channels (k3), then non-causal residual layers (one ReLU each),
+    # dilations 2**i within each cycle, then 1x1 to latent_dim and average pool.
+    encoder_channels: int = 128
+    encoder_layers: int = 30  # 3 blocks x 10 layers
+    encoder_cycle: int = 10
+    encoder_kernel: int = 3
+    latent_dim: int = 64
+    pool: int = 800  # 16 kHz / 800 = 20 latent frames per second
+    # Decoders: one causal gated WaveNet per domain, conditioned on the latents in every
+    # layer (1x1) and again in the output head.
+    decoder_residual: int = 128
+    decoder_skip: int = 128
+    decoder_layers: int = 56  # 4 blocks x 14 layers
+    decoder_cycle: int = 14
+    decoder_kernel: int = 2
+    # Domain-confusion network: confusion_layers x (1x1 conv confusion_channels + ELU),
+    # 1x1 to K logits, mean over time.
+    confusion_layers: int = 3
+    confusion_channels: int = 100
+    confusion_dropout: float = 0.0
+    confusion_lambda: float = 0.01  # weight of the negated confusion cross-entropy
+    # Pitch augmentation of the encoder input only: one segment of L/4..L/2 samples
+    # shifted by U(-augment_semitones, +augment_semitones).
+    pitch_augment: bool = True
+    augment_semitones: float = 0.5
+    # Optimisation: Adam, lr * lr_decay ** (step / lr_decay_steps), gradient clipping.
+    lr: float = 1e-3
+    lr_decay: float = 0.995
+    lr_decay_steps: int = 1000
+    grad_clip: float = 1.0
+    grad_clip_mode: Literal["value", "norm"] = "value"  # the official code clips by value
+
+    @property
+    def n_classes(self) -> int:
+        return self.mu + 1
+
+    def receptive_field(self) -> int:
+        """Samples of the past one decoder sees."""
+        per_cycle = sum(2**i for i in range(self.decoder_cycle))
+        full, rest = divmod(self.decoder_layers, self.decoder_cycle)
+        dilations = full * per_cycle + sum(2**i for i in range(rest))
+        return (self.decoder_kernel - 1) * dilations + 1
+
+    def encoder_context(self) -> int:
+        """Samples on each side that influence one encoder output (its half receptive field)."""
+        per_cycle = sum(2**i for i in range(self.encoder_cycle))
+        full, rest = divmod(self.encoder_layers, self.encoder_cycle)
+        dilations = full * per_cycle + sum(2**i for i in range(rest))
+        half = (self.encoder_kernel - 1) // 2
+        return half * (dilations + 1)
+
+    def validate(self) -> None:
+        """Reject combinations the model cannot build, with one sentence each."""
+        positive = [
+            "sample_rate",
+            "segment",
+            "encoder_channels",
+            "encoder_layers",
+            "encoder_cycle",
+            "encoder_kernel",
+            "latent_dim",
+            "pool",
+            "decoder_residual",
+            "decoder_skip",
+            "decoder_layers",
+            "decoder_cycle",
+            "decoder_kernel",
+            "confusion_layers",
+            "confusion_channels",
+            "lr",
+            "lr_decay",
+            "lr_decay_steps",
+        ]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        if self.mu != 255:
+            raise ConfigError(
+                "'mu' must be 255 (8-bit mu-law, 256 classes) for translation models."
+            )
+        if self.segment % self.pool:
+            raise ConfigError(
+                f"'segment' ({self.segment}) must be a multiple of 'pool' ({self.pool})."
+            )
+        if self.encoder_kernel % 2 == 0:
+            raise ConfigError("'encoder_kernel' must be odd (the encoder is non-causal, centred).")
+        if self.decoder_kernel < 2:
+            raise ConfigError("'decoder_kernel' must be at least 2 for a causal WaveNet.")
+        if self.confusion_lambda < 0:
+            raise ConfigError(f"'confusion_lambda' must be >= 0, got {self.confusion_lambda}.")
+        if not 0 <= self.confusion_dropout < 1:
+            raise ConfigError("'confusion_dropout' must be in [0, 1).")
+        if self.augment_semitones < 0:
+            raise ConfigError("'augment_semitones' must be >= 0.")
+        if self.lr_decay > 1:
+            raise ConfigError(f"'lr_decay' must be in (0, 1], got {self.lr_decay}.")
+        if self.grad_clip < 0:
+            raise ConfigError("'grad_clip' must be >= 0 (0 switches clipping off).")
+        if self.grad_clip_mode not in ("value", "norm"):
+            raise ConfigError("'grad_clip_mode' must be 'value' or 'norm'.")
+
+
+def lr_factor(step: int, config: TranslationConfig) -> float:
+    """Learning-rate multiplier at ``step``: ``lr_decay`` per ``lr_decay_steps`` (smooth)."""
+    return float(config.lr_decay ** (step / config.lr_decay_steps))
+
+
+_PAPER = TranslationConfig()
+
+# Decoder dims that generate faster than real time on one CPU thread (the fast-generation
+# work's "small" WaveNet: residual 64, skip 128, 2 x 10 layers, kernel 2).
+_SMALL = TranslationConfig(
+    segment=4000,
+    encoder_channels=64,
+    encoder_layers=10,
+    encoder_cycle=10,
+    latent_dim=64,
+    decoder_residual=64,
+    decoder_skip=128,
+    decoder_layers=20,
+    decoder_cycle=10,
+    confusion_channels=100,
+)
+
+# What `latentmusic demo` trains in about a minute: the paper's 20 Hz latents, small nets.
+_DEMO = TranslationConfig(
+    segment=1600,
+    encoder_channels=16,
+    encoder_layers=6,
+    encoder_cycle=6,
+    latent_dim=16,
+    decoder_residual=16,
+    decoder_skip=32,
+    decoder_layers=8,
+    decoder_cycle=8,
+    confusion_channels=32,
+    lr=3e-3,
+)
+
+_TINY = TranslationConfig(
+    segment=1600,
+    encoder_channels=16,
+    encoder_layers=4,
+    encoder_cycle=4,
+    latent_dim=8,
+    pool=100,
+    decoder_residual=16,
+    decoder_skip=32,
+    decoder_layers=6,
+    decoder_cycle=6,
+    confusion_channels=16,
+    lr=3e-3,
+)
+
+PRESETS: dict[str, TranslationConfig] = {
+    # Mor et al. 2018 and facebookresearch/music-translation: encoder conv 1->128 (k3),
+    # 3 x 10 residual layers (k3, dilation 2**i, 128 ch), 1x1 to 64, avg-pool 800; decoders
+    # 4 x 14 layers, residual = skip = 128, kernel 2; confusion 3 x (1x1 100 + ELU) -> K;
+    # lambda 0.01; pitch augmentation; Adam 1e-3 x 0.995 per 1000 steps; clip 1; batch 32;
+    # sequences of 12000 samples.
+    "paper": _PAPER,
+    "paper-noconfusion": dataclasses.replace(_PAPER, confusion_lambda=0.0),
+    # Learns on a 2-core CPU in a few hours; same 64-dim, 20 Hz latent space as the paper.
+    "small": _SMALL,
+    "small-noconfusion": dataclasses.replace(_SMALL, confusion_lambda=0.0),
+    "small-noaug": dataclasses.replace(_SMALL, pitch_augment=False),
+    "demo": _DEMO,
+    # Tests: trains in seconds.
+    "tiny": _TINY,
+}

@@ -1,0 +1,407 @@
+"""Training the universal music translator: all K decoders in one process, one harness.
+
+The official code trains one decoder per GPU and syncs the shared encoder across
+machines; here one LightningModule holds the encoder, the confusion network and every
+decoder, batches mix domains, and each item is reconstructed by its own domain's
+decoder. Scaling out is Lightning's DDP (``--devices/--num-nodes/--strategy ddp``).
+
+Per step (Mor et al. 2018, section 3):
+    recon     = mean over the batch's domains of decoder_k's NLL on domain k's items
+    loss_ae   = recon - lambda * CE(C_frozen(E(aug(x))), k)     (encoder + decoders)
+    loss_conf = CE(C(E(aug(x)).detach()), k)                    (confusion network)
+Pitch augmentation ``aug`` touches only the encoder input; decoders see and predict the
+clean audio. The two losses have disjoint gradients, so one backward pass and one Adam
+step over their sum is the paper's alternation exactly (see ``confusion.confusion_losses``).
+The domain mean of the NLL mirrors the official multi-GPU code, whose DDP all-reduce
+averages the per-domain losses on the shared encoder.
+
+``add_domain`` trains only a new decoder on the frozen encoder and appends the domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from latentmusic.audio.mulaw import mu_law_encode
+from latentmusic.errors import ConfigError, InputError
+from latentmusic.train.checkpoint import save_checkpoint
+from latentmusic.train.config import config_to_dict, resolve_config
+from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.translation.config import PRESETS, TranslationConfig, lr_factor
+from latentmusic.translation.confusion import confusion_losses
+from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslator
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
+
+
+# --------------------------------------------------------------------- batches
+@dataclasses.dataclass
+class TranslationCollate:
+    """Stack items into a batch and add the pitch-augmented encoder input.
+
+    Runs inside the harness's step-seeded batch function, so the augmentation drawn from
+    the global NumPy RNG is the same on resume. Items marked ``augment=False`` (the
+    validation set) get no encoder copy: validation encodes the clean audio.
+    """
+
+    sample_rate: int
+    augment: bool = True
+    max_semitones: float = 0.5
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        audio = torch.stack([torch.as_tensor(it["audio"], dtype=torch.float32) for it in items])
+        domain = torch.tensor([int(it["domain"]) for it in items], dtype=torch.int64)
+        batch = {"audio": audio, "domain": domain}
+        if self.augment and all(it.get("augment", True) for it in items):
+            from latentmusic.audio.augment import segment_pitch_shift
+
+            rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
+            shifted = [
+                segment_pitch_shift(a.numpy(), self.sample_rate, rng, self.max_semitones)
+                for a in audio
+            ]
+            batch["encoder_audio"] = torch.from_numpy(np.stack(shifted).astype(np.float32))
+        return batch
+
+
+class NoAugment(torch.utils.data.Dataset):
+    """Wrap a dataset so its batches skip augmentation (validation)."""
+
+    def __init__(self, dataset: Sequence[dict[str, Any]]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {**self.dataset[index], "augment": False}
+
+
+# --------------------------------------------------------------------- module
+class TranslationModule(FamilyModule):
+    """Encoder + confusion net + K decoders trained together (or one new decoder alone).
+
+    ``train_only`` = a domain index switches to add-domain mode: only that decoder is
+    optimised, the encoder runs frozen under ``no_grad`` and the confusion net is unused.
+    """
+
+    def __init__(
+        self,
+        config: TranslationConfig,
+        domains: Sequence[str],
+        preset: str = "custom",
+        *,
+        model: UniversalTranslator | None = None,
+        train_only: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.preset = preset
+        self.model = model if model is not None else UniversalTranslator(config, domains)
+        self.train_only = train_only
+        # Recent per-step losses (tests and notebooks read them; the logs keep everything).
+        self.history: deque[dict[str, float]] = deque(maxlen=10_000)
+        if train_only is not None:
+            for p in self.model.parameters():
+                p.requires_grad_(False)
+            for p in self.model.decoders[train_only].parameters():
+                p.requires_grad_(True)
+
+    # ------------------------------------------------------------- losses
+    def losses(
+        self, batch: dict[str, torch.Tensor], augmented: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """All loss terms of one batch (see the module docstring)."""
+        clean = batch["audio"]
+        domain = batch["domain"]
+        enc_in = batch.get("encoder_audio", clean) if augmented else clean
+        codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
+        if self.train_only is not None:
+            self.model.encoder.eval()
+            with torch.no_grad():
+                latents = self.model.encode_tensor(enc_in)
+            logits = self.model.decoders[self.train_only](codes, latents)
+            nll = F.cross_entropy(logits, codes)
+            return {"loss": nll, "recon_nll": nll.detach()}
+        latents = self.model.encode_tensor(enc_in)
+        per_domain = []
+        weighted = torch.zeros((), device=clean.device)
+        for k in torch.unique(domain).tolist():
+            idx = (domain == k).nonzero(as_tuple=True)[0]
+            logits = self.model.decoders[k](codes[idx], latents[idx])
+            nll_k = F.cross_entropy(logits, codes[idx])
+            per_domain.append(nll_k)
+            weighted = weighted + nll_k.detach() * len(idx)
+        recon = torch.stack(per_domain).mean()
+        adversarial, classifier, accuracy = confusion_losses(self.model.confusion, latents, domain)
+        loss = recon - self.config.confusion_lambda * adversarial + classifier
+        return {
+            "loss": loss,
+            "recon": recon.detach(),
+            "recon_nll": weighted / len(domain),
+            "confusion_ce": classifier.detach(),
+            "confusion_acc": accuracy,
+        }
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.losses(batch, augmented=True)
+        bs = len(batch["domain"])
+        self.log("train/loss", out["loss"].detach(), batch_size=bs)
+        self.log("train/recon_nll", out["recon_nll"], prog_bar=True, batch_size=bs)
+        if "confusion_acc" in out:
+            self.log("train/confusion_acc", out["confusion_acc"], prog_bar=True, batch_size=bs)
+            self.log("train/confusion_ce", out["confusion_ce"], batch_size=bs)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
+        self.history.append({k: float(v.detach()) for k, v in out.items()})
+        return out["loss"]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.losses(batch, augmented=False)
+        bs = len(batch["domain"])
+        self.log("val/recon_nll", out["recon_nll"], prog_bar=True, batch_size=bs)
+        if "confusion_acc" in out:
+            self.log("val/confusion_acc", out["confusion_acc"], batch_size=bs)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.config.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, self.config)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip like the official code: by value (or by norm per sub-network), not globally."""
+        if not gradient_clip_val:
+            return
+        groups = [self.model.encoder, self.model.confusion, *self.model.decoders]
+        for net in groups:
+            grads = [p for p in net.parameters() if p.grad is not None]
+            if not grads:
+                continue
+            if self.config.grad_clip_mode == "value":
+                torch.nn.utils.clip_grad_value_(grads, gradient_clip_val)
+            else:
+                torch.nn.utils.clip_grad_norm_(grads, gradient_clip_val)
+
+    def export_checkpoint(self, directory: Path, meta: dict[str, Any]) -> None:
+        export_model(self.model, directory, self.preset, meta)
+
+
+def export_model(
+    model: UniversalTranslator, directory: Path, preset: str, meta: dict[str, Any]
+) -> Path:
+    """Write a ``translation`` checkpoint: weights, every hyperparameter, the domain names."""
+    meta = {**meta, "confusion_chance": 1.0 / len(model.domains)}
+    return save_checkpoint(
+        directory,
+        model,
+        family=FAMILY,
+        model_type=MODEL_TYPE,
+        preset=preset,
+        config=config_to_dict(model.config),
+        extra={"domains": model.domains, "sample_rate": model.sample_rate},
+        meta=meta,
+    )
+
+
+def _harness_settings(settings: TrainSettings, config: TranslationConfig) -> TrainSettings:
+    """The family's own clipping value, and DDP that tolerates decoders absent from a batch."""
+    if settings.precision in ("16-mixed", "16", "16-true"):
+        raise ConfigError(
+            "Translation training supports precision 32-true or bf16-mixed, not float16."
+        )
+    strategy = settings.strategy
+    if strategy in ("ddp", "ddp_spawn"):
+        # A rank's batch may hold no item of some domain, leaving that decoder unused.
+        strategy = f"{strategy}_find_unused_parameters_true"
+    return dataclasses.replace(settings, grad_clip=config.grad_clip or None, strategy=strategy)
+
+
+# --------------------------------------------------------------------- entry points
+def train(
+    data: Path,
+    out: Path,
+    preset: str,
+    model_type: str | None,
+    overrides: list[str],
+    settings: TrainSettings,
+    init: Path | None,
+) -> Path:
+    """Train a translator on a folder-per-domain data set (``latentmusic train translation``)."""
+    from latentmusic.data.domains import DomainAudioSet, SegmentDataset
+
+    if model_type not in (None, MODEL_TYPE):
+        raise ConfigError(
+            f"The translation family has one model type, '{MODEL_TYPE}', not '{model_type}'."
+        )
+    config = resolve_config(PRESETS, preset, overrides)
+    domain_set = DomainAudioSet(data, sr=config.sample_rate)
+    domains = list(domain_set.domains)
+    if len(domains) < 2:
+        raise InputError(
+            f"{data} holds {len(domains)} domain(s); translation needs at least two folders of audio "
+            "(one per instrument or style)."
+        )
+    train_set = SegmentDataset(domain_set, "train", config.segment, config.sample_rate)
+    try:
+        val_set = SegmentDataset(domain_set, "valid", config.segment, config.sample_rate)
+    except InputError:  # a small set may leave a domain without validation files
+        val_set = []
+    module = TranslationModule(config, domains, preset)
+    if init is not None:
+        _init_from(module.model, init)
+    fit(
+        module,
+        train_set,
+        NoAugment(val_set) if len(val_set) else None,
+        _harness_settings(settings, config),
+        collate=TranslationCollate(
+            config.sample_rate, config.pitch_augment, config.augment_semitones
+        ),
+        data_description=str(data),
+    )
+    return Path(out)
+
+
+def _init_from(model: UniversalTranslator, init: Path) -> None:
+    from latentmusic.train.checkpoint import load_state_strict, read_checkpoint
+
+    ckpt = read_checkpoint(init, family=FAMILY)
+    if list(ckpt.extra.get("domains", [])) != model.domains:
+        raise InputError(
+            f"--init {init} was trained on domains {ckpt.extra.get('domains')}, but the data has "
+            f"{model.domains}; use `latentmusic translation add-domain` to add domains."
+        )
+    load_state_strict(model, ckpt.state_dict, Path(init))
+
+
+class FolderSegments(torch.utils.data.Dataset):
+    """Random ``segment``-sample crops of the audio files in one folder (a new domain).
+
+    Files are split 80/10/10 by a stable hash of their relative path; each item reads only
+    its crop (``io.load`` with offset/duration), so the folder may be large.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        split: str | None,
+        segment: int,
+        sr: int,
+        domain: int,
+        items_per_file: int = 16,
+    ) -> None:
+        from latentmusic.audio import io as audio_io
+
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"New-domain folder {root} does not exist or is not a directory.")
+        files = sorted(
+            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+        )
+        if split is not None:
+            files = [p for p in files if _split_of(p.relative_to(root)) == split]
+        self.files: list[Path] = []
+        self.seconds: list[float] = []
+        for path in files:
+            rate, frames, _ = audio_io.info(path)
+            if frames / rate * sr >= segment:
+                self.files.append(path)
+                self.seconds.append(frames / rate)
+        self.segment, self.sr, self.domain = segment, sr, domain
+        self.items_per_file = items_per_file
+        self.random_crops = split != "valid"
+
+    def __len__(self) -> int:
+        return len(self.files) * self.items_per_file
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from latentmusic.audio import io as audio_io
+
+        i = index // self.items_per_file
+        span = self.segment / self.sr
+        room = max(0.0, self.seconds[i] - span - 0.01)
+        if self.random_crops:
+            offset = float(np.random.uniform(0.0, room))
+        else:
+            offset = room * (index % self.items_per_file) / max(1, self.items_per_file - 1)
+        audio, _ = audio_io.load(self.files[i], sr=self.sr, offset=offset, duration=span + 0.01)
+        audio = audio[: self.segment]
+        if len(audio) < self.segment:
+            audio = np.pad(audio, (0, self.segment - len(audio)))
+        return {"audio": torch.from_numpy(np.ascontiguousarray(audio)), "domain": self.domain}
+
+
+def _split_of(relative: Path) -> str:
+    from latentmusic.data.domains import split_of
+
+    return split_of(relative.with_suffix("").as_posix())
+
+
+def add_domain(
+    model: Path,
+    data: Path,
+    out: Path,
+    settings: TrainSettings,
+    *,
+    name: str | None = None,
+    init_decoder: str | None = None,
+) -> Path:
+    """Train a decoder for a new domain on the frozen encoder; export the model with K+1 domains.
+
+    ``data`` is a folder of the new domain's audio (any rates, any layout below it). The
+    encoder and the existing decoders are copied bit for bit; the confusion network keeps
+    its weights and gains an (untrained) output for the new domain.
+    ``init_decoder`` starts the new decoder from a known domain's weights instead of from
+    scratch (it converges faster when the instruments are alike).
+    """
+    from latentmusic.train.checkpoint import read_checkpoint
+    from latentmusic.translation.model import from_checkpoint
+
+    ckpt = read_checkpoint(model, family=FAMILY)
+    translator = from_checkpoint(ckpt)
+    config = translator.config
+    name = name or Path(data).resolve().name
+    source = translator.domain_index(init_decoder) if init_decoder is not None else None
+    index = translator.add_domain(name)
+    if source is not None:
+        translator.decoders[index].load_state_dict(translator.decoders[source].state_dict())
+    train_set = FolderSegments(Path(data), "train", config.segment, config.sample_rate, index)
+    if len(train_set) == 0:
+        train_set = FolderSegments(Path(data), None, config.segment, config.sample_rate, index)
+    if len(train_set) == 0:
+        raise InputError(
+            f"{data} has no audio file of at least {config.segment / config.sample_rate:.2f} s "
+            f"({', '.join(AUDIO_SUFFIXES)})."
+        )
+    val_set = FolderSegments(
+        Path(data), "valid", config.segment, config.sample_rate, index, items_per_file=4
+    )
+    module = TranslationModule(
+        config, translator.domains, ckpt.preset, model=translator, train_only=index
+    )
+    fit(
+        module,
+        train_set,
+        NoAugment(val_set) if len(val_set) else None,
+        _harness_settings(settings, config),
+        collate=TranslationCollate(
+            config.sample_rate, config.pitch_augment, config.augment_semitones
+        ),
+        data_description=f"{model} + {data} as '{name}'",
+    )
+    return Path(out)

@@ -55,7 +55,8 @@ def _notes_rows(ctx: DemoContext, section: Section, load, save_rainbowgram) -> N
             row.items += [ctx.audio(wav, label), ctx.image(png, f"rainbowgram: {label}")]
     section.rows.append(row)
     section.table += [
-        {"data set": f"notes/{split}", "examples": n, "instruments": k} for split, (n, k) in counts.items()
+        {"data set": f"notes/{split}", "examples": n, "instruments": k}
+        for split, (n, k) in counts.items()
     ]
 
 
@@ -79,7 +80,11 @@ def _domain_rows(ctx: DemoContext, section: Section, load, save) -> None:  # noq
     section.rows.append(row)
     manifest = json.loads((root / "manifest.json").read_text())
     section.table.append(
-        {"data set": "domains", "examples": len(manifest["files"]), "instruments": len(manifest["domains"])}
+        {
+            "data set": "domains",
+            "examples": len(manifest["files"]),
+            "instruments": len(manifest["domains"]),
+        }
     )
 
 
@@ -90,7 +95,9 @@ def _melody_rows(ctx: DemoContext, section: Section) -> None:
 
     root = ctx.melodies_dir()
     manifest = json.loads((root / "manifest.json").read_text())
-    row = Row("Melodies and four-voice chorales extracted from the music21 corpus (MIDI + audio preview)")
+    row = Row(
+        "Melodies and four-voice chorales extracted from the music21 corpus (MIDI + audio preview)"
+    )
     shown: set[str] = set()
     for piece in manifest["pieces"]:
         if piece["kind"] in shown or piece["split"] != "test":
@@ -101,9 +108,19 @@ def _melody_rows(ctx: DemoContext, section: Section) -> None:
         shutil.copyfile(midi_path, midi)
         pm = read_midi(midi_path)
         pm.remove_invalid_notes()
-        wav = save(ctx.asset("data", midi_path.stem + ".wav"), render_midi(pm, sr=16000)[: 16000 * 20], 16000)
-        row.items.append(ctx.midi(midi, f"{piece['collection']}: {piece['title']} ({piece['kind']})", wav))
+        wav = save(
+            ctx.asset("data", midi_path.stem + ".wav"),
+            render_midi(pm, sr=16000)[: 16000 * 20],
+            16000,
+        )
+        row.items.append(
+            ctx.midi(midi, f"{piece['collection']}: {piece['title']} ({piece['kind']})", wav)
+        )
     section.rows.append(row)
     section.table.append(
-        {"data set": "melodies", "examples": sum(len(p["files"]) for p in manifest["pieces"]), "instruments": "-"}
+        {
+            "data set": "melodies",
+            "examples": sum(len(p["files"]) for p in manifest["pieces"]),
+            "instruments": "-",
+        }
     )

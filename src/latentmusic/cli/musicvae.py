@@ -1,0 +1,318 @@
+"""``latentmusic musicvae ...``: the magenta-js verbs on MIDI files, MIDI (and WAV) out.
+
+Every command takes ``--model RUN`` (a MusicVAE checkpoint directory) and writes MIDI with
+tempo, meter and named instrument tracks, ready for a DAW; ``--wav`` also renders each MIDI
+with FluidSynth. Several results go into one MIDI file one after the other; ``--each`` also
+writes one file per result (``out-01.mid``, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="MusicVAE: sample, interpolate, vary and edit melodies, drum loops and trios (MIDI in, MIDI out).",
+    no_args_is_help=True,
+)
+
+ModelOpt = Annotated[
+    Path, typer.Option("--model", "-m", help="MusicVAE checkpoint directory (a training run).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output MIDI file (.mid).")]
+TempOpt = Annotated[float, typer.Option(help="Sampling temperature; 0 decodes greedily.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed for reproducible results.")]
+EachOpt = Annotated[bool, typer.Option("--each", help="Also write one MIDI file per result.")]
+GapOpt = Annotated[int, typer.Option(help="Bars of silence between results in the MIDI file.")]
+WavOpt = Annotated[
+    bool, typer.Option("--wav", help="Also render every MIDI written to WAV with FluidSynth.")
+]
+FontOpt = Annotated[
+    Path | None, typer.Option(help="SoundFont for --wav (default: the one pretty_midi ships).")
+]
+StartOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Bar (0-based) of the input to start reading at; default: the first bar with notes."
+    ),
+]
+
+
+def _load(model: Path):  # noqa: ANN202
+    from latentmusic.musicvae.model import load_model
+
+    return load_model(model)
+
+
+def _write(seqs, out: Path, each: bool, gap_bars: int, wav: bool, soundfont: Path | None) -> None:  # noqa: ANN001
+    from latentmusic.musicvae.model import write_outputs
+
+    for path in write_outputs(
+        seqs, out, each=each, gap_bars=gap_bars, wav=wav, soundfont=soundfont
+    ):
+        typer.echo(f"wrote {path}")
+
+
+def _check_out(out: Path) -> None:
+    from latentmusic.errors import InputError
+
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise InputError(f"The output {out} must be a .mid file.")
+
+
+def _inputs(paths: list[Path]):  # noqa: ANN202
+    from latentmusic.musicvae.model import read_input
+
+    return [read_input(p) for p in paths]
+
+
+@app.command()
+def sample(
+    model: ModelOpt,
+    out: OutOpt,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many samples.")] = 4,
+    temperature: TempOpt = 0.5,
+    seed: SeedOpt = None,
+    qpm: Annotated[
+        float, typer.Option(help="Tempo of the output in quarter notes per minute.")
+    ] = 120.0,
+    each: EachOpt = False,
+    gap_bars: GapOpt = 1,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Decode random points of the latent space (draws from the prior)."""
+    from latentmusic.errors import InputError
+
+    _check_out(out)
+    if qpm <= 0:
+        raise InputError(f"--qpm must be positive, not {qpm}.")
+    vae = _load(model)
+    _write(vae.sample(n, temperature, seed=seed, qpm=qpm), out, each, gap_bars, wav, soundfont)
+
+
+@app.command()
+def interpolate(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="2 MIDI files (a path) or 4 (corners of a grid).")
+    ],
+    model: ModelOpt,
+    out: OutOpt,
+    steps: Annotated[
+        int,
+        typer.Option(help="Points along the path (endpoints included); a grid is steps x steps."),
+    ] = 8,
+    temperature: TempOpt = 0.0,
+    seed: SeedOpt = None,
+    start_bar: StartOpt = None,
+    method: Annotated[str, typer.Option(help="slerp (spherical, the default) or lerp.")] = "slerp",
+    each: EachOpt = False,
+    gap_bars: GapOpt = 0,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Morph between 2 inputs, or fill the grid between 4, through the latent space."""
+    from latentmusic.errors import InputError
+
+    _check_out(out)
+    if len(inputs) not in (2, 4):
+        raise InputError(
+            f"interpolate takes 2 MIDI files (a path) or 4 (a grid), not {len(inputs)}."
+        )
+    if method not in ("slerp", "lerp"):
+        raise InputError(f"--method must be slerp or lerp, not {method!r}.")
+    if steps < 2:
+        raise InputError(f"--steps must be at least 2, not {steps}.")
+    vae = _load(model)
+    result = vae.interpolate(_inputs(inputs), steps, temperature, method, seed, start_bar)
+    _write(result, out, each, gap_bars, wav, soundfont)
+
+
+@app.command()
+def similar(
+    input: Annotated[Path, typer.Argument(help="MIDI file to vary.")],
+    model: ModelOpt,
+    out: OutOpt,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many variations.")] = 4,
+    similarity: Annotated[
+        float, typer.Option(help="1 = the input itself, 0 = unrelated random samples.")
+    ] = 0.8,
+    temperature: TempOpt = 0.5,
+    seed: SeedOpt = None,
+    start_bar: StartOpt = None,
+    each: EachOpt = False,
+    gap_bars: GapOpt = 1,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Variations of a MIDI file: its code moved towards random codes by 1 - similarity."""
+    _check_out(out)
+    vae = _load(model)
+    (seq,) = _inputs([input])
+    result = vae.similar(seq, n, similarity, temperature, seed, start_bar)
+    _write(result, out, each, gap_bars, wav, soundfont)
+
+
+@app.command()
+def attribute(
+    input: Annotated[Path, typer.Argument(help="MIDI file to change.")],
+    model: ModelOpt,
+    out: OutOpt,
+    attribute: Annotated[
+        str,
+        typer.Option(
+            help="note_density, average_interval, syncopation, pitch_range or c_diatonic."
+        ),
+    ],
+    magnitude: Annotated[
+        float, typer.Option(help="How far to move along the vector (negative: less of it).")
+    ] = 1.0,
+    vectors: Annotated[
+        Path | None, typer.Option(help="Attribute vector file (default: RUN/attributes.npz).")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="MIDI folder to compute the vectors from when the run has none."),
+    ] = None,
+    temperature: TempOpt = 0.0,
+    seed: SeedOpt = None,
+    start_bar: StartOpt = None,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Add an attribute vector (more notes, wider leaps, ...) to a MIDI file's code.
+
+    The output holds the input's bars as the model reads them, a bar of rest, then the result.
+    """
+    from latentmusic.errors import InputError
+    from latentmusic.musicvae.attributes import VECTORS_FILE, check_attribute, load_vectors
+
+    _check_out(out)
+    vae = _load(model)
+    check_attribute(attribute, vae.config.representation)
+    (seq,) = _inputs([input])
+    window = vae.representation.decode(vae.window(seq, start_bar), qpm=seq.qpm)
+    path = vectors or model / VECTORS_FILE
+    if not path.is_file() and vectors is None and data is not None:
+        _compute_vectors(vae, data, path)
+    if not path.is_file():
+        raise InputError(
+            f"{path} does not exist; pass --data DIR to compute attribute vectors from a MIDI folder."
+        )
+    table = load_vectors(path)
+    if attribute not in table:
+        raise InputError(f"{path} has no vector for '{attribute}' (it has: {', '.join(table)}).")
+    result = vae.apply_attribute(
+        seq, table[attribute]["vector"], magnitude, temperature, seed, start_bar
+    )
+    _write([window, *result], out, False, 1, wav, soundfont)
+
+
+def _compute_vectors(vae, data: Path, path: Path) -> None:  # noqa: ANN001
+    from latentmusic.errors import InputError
+    from latentmusic.musicvae.attributes import compute_vectors, save_vectors
+    from latentmusic.musicvae.data import build_dataset
+
+    dataset, _ = build_dataset(data, "train", vae.config, augment=False, limit=4096)
+    if len(dataset) < 8:
+        raise InputError(
+            f"{data} has too few usable windows ({len(dataset)}) to compute attribute vectors."
+        )
+    save_vectors(path, compute_vectors(vae, dataset.windows))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def encode(
+    inputs: Annotated[list[Path], typer.Argument(help="MIDI file(s) to encode.")],
+    model: ModelOpt,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the codes: .npy or .json.")
+    ],
+    start_bar: StartOpt = None,
+) -> None:
+    """Write the latent codes (posterior means) of MIDI files, one row per file."""
+    import json
+
+    import numpy as np
+
+    from latentmusic.errors import InputError
+    from latentmusic.fileio import atomic_path, write_json
+
+    if out.suffix.lower() not in (".npy", ".json"):
+        raise InputError(f"The output {out} must be a .npy or .json file.")
+    vae = _load(model)
+    z = vae.encode(_inputs(inputs), start_bar).numpy()
+    if out.suffix.lower() == ".npy":
+        with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, z)
+    else:
+        write_json(
+            out,
+            {
+                "model": str(model),
+                "inputs": [str(p) for p in inputs],
+                "z": json.loads(json.dumps(z.tolist())),
+            },
+        )
+    typer.echo(f"wrote {out} ({z.shape[0]} x {z.shape[1]})")
+
+
+@app.command()
+def decode(
+    codes: Annotated[Path, typer.Argument(help="Latent codes from `encode` (.npy or .json).")],
+    model: ModelOpt,
+    out: OutOpt,
+    temperature: TempOpt = 0.0,
+    seed: SeedOpt = None,
+    qpm: Annotated[float, typer.Option(help="Tempo of the output.")] = 120.0,
+    each: EachOpt = False,
+    gap_bars: GapOpt = 1,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Turn latent codes (one per row) back into music."""
+    import json
+
+    import numpy as np
+
+    from latentmusic.errors import InputError
+
+    _check_out(out)
+    if not codes.is_file():
+        raise InputError(f"Code file {codes} does not exist.")
+    try:
+        if codes.suffix.lower() == ".npy":
+            z = np.load(codes, allow_pickle=False)
+        else:
+            data = json.loads(codes.read_text())
+            z = np.asarray(data["z"] if isinstance(data, dict) else data, dtype=np.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{codes} is not a code file written by `latentmusic musicvae encode`."
+        ) from exc
+    vae = _load(model)
+    z = np.atleast_2d(z).astype(np.float32)
+    _write(vae.decode(z, temperature, seed=seed, qpm=qpm), out, each, gap_bars, wav, soundfont)
+
+
+@app.command()
+def reconstruct(
+    inputs: Annotated[list[Path], typer.Argument(help="MIDI file(s) to encode and decode again.")],
+    model: ModelOpt,
+    out: OutOpt,
+    temperature: TempOpt = 0.0,
+    seed: SeedOpt = None,
+    start_bar: StartOpt = None,
+    each: EachOpt = False,
+    gap_bars: GapOpt = 1,
+    wav: WavOpt = False,
+    soundfont: FontOpt = None,
+) -> None:
+    """Encode and decode: what the latent code keeps of each input."""
+    _check_out(out)
+    vae = _load(model)
+    result = vae.reconstruct(_inputs(inputs), temperature, seed, start_bar)
+    _write(result, out, each, gap_bars, wav, soundfont)

@@ -69,3 +69,19 @@ def test_info_describes_a_checkpoint(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "toy / lin (preset 'tiny')" in proc.stdout and "parameters: 8" in proc.stdout
     assert "trained: 12 steps on d" in proc.stdout and "sample_rate: 16000" in proc.stdout
+
+
+def test_unwritable_output_directory_is_one_sentence(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    for args in (
+        ("data", "notes", str(blocker / "notes"), "--pitches", "60", "--programs", "0"),
+        ("data", "melodies", str(blocker / "melodies"), "--max-pieces", "1"),
+        ("demo", "--out", str(blocker / "demo")),
+    ):
+        proc = run_cli(*args)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith(f"error: Cannot create output directory {blocker}"), (
+            proc.stderr
+        )
+        assert "Traceback" not in proc.stderr

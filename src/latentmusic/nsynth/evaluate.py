@@ -92,7 +92,12 @@ def median_f0(audio: np.ndarray, sr: int, pitch: int) -> float:
         x = np.pad(x, (0, frame - x.size))
     if float(np.abs(x).max()) < 1e-5:
         return float("nan")
-    f0, voiced, _ = librosa.pyin(x, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, center=True)
+    # A fixed hop: with pyin's default (frame / 4) the long frames of low notes make its
+    # per-hop transition window wider than the +-13-semitone grid, and pyin raises.
+    hop = min(frame // 4, 256)
+    f0, voiced, _ = librosa.pyin(
+        x, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame, hop_length=hop, center=True
+    )
     f0 = f0[voiced & np.isfinite(f0)]
     return float(np.median(f0)) if f0.size else float("nan")
 

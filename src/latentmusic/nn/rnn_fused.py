@@ -20,51 +20,18 @@ The module imports numba at import time; ``latentmusic.nn.rnn`` imports it lazil
 
 from __future__ import annotations
 
-import os
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-try:  # numba is a dependency, but the torch path must keep working without it
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+from latentmusic.nn.numba_support import available as available  # re-exported for callers
+from latentmusic.nn.numba_support import jit as _jit_with
+from latentmusic.nn.numba_support import numba
 
-
-def available() -> bool:
-    """True when numba imports (the kernels compile, or load from cache, on first use)."""
-    return numba is not None
-
-
-def _jit(fn: Any) -> Any:
-    """njit with numba's on-disk cache when the package directory is writable."""
-    options = {"fastmath": True, "nogil": True, "error_model": "numpy"}
-    if os.environ.get("LATENTMUSIC_NUMBA_CACHE", "1") != "0":
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # no writable cache locator (read-only install)
-            pass
-    return numba.njit(cache=False, **options)(fn)
-
+_jit = _jit_with(fastmath=True, nogil=True, error_model="numpy")
 
 if numba is not None:
-
-    @_jit
-    def _tanh(x: float) -> float:
-        # Eigen's float32 rational approximation on [-9, 9]: max abs error ~1e-7, vectorises.
-        x = min(max(x, np.float32(-9.0)), np.float32(9.0))
-        x2 = x * x
-        p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
-        p = x2 * p + np.float32(-8.60467152213735e-11)
-        p = x2 * p + np.float32(5.12229709037114e-08)
-        p = x2 * p + np.float32(1.48572235717979e-05)
-        p = x2 * p + np.float32(6.37261928875436e-04)
-        p = x2 * p + np.float32(4.89352455891786e-03)
-        p = x * p
-        q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
-        q = x2 * q + np.float32(2.26843463243900e-03)
-        q = x2 * q + np.float32(4.89352518554385e-03)
-        return p / q
+    from latentmusic.nn.numba_support import tanh32 as _tanh
 
     @_jit
     def _sigmoid(x: float) -> float:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from latentmusic.latent import interpolate
+from latentmusic.latent import interpolate, slerp
 from latentmusic.musicvae.config import PRESETS, MusicVAEConfig
-from latentmusic.musicvae.model import MusicVAE, slerp_path
+from latentmusic.musicvae.model import MusicVAE
 from latentmusic.nn import rnn, rnn_fused
 
 
@@ -201,13 +201,15 @@ def test_the_fused_path_runs_only_where_it_applies(monkeypatch: pytest.MonkeyPat
     assert calls == {"greedy": 1, "bilstm": 1}
 
 
-def test_slerp_path_is_latent_interpolate() -> None:
+def test_batched_interpolate_equals_slerp_step_by_step() -> None:
     g = torch.Generator().manual_seed(6)
     a = torch.randn(256, generator=g)
     for b in (torch.randn(256, generator=g) * 2, 3 * a, -a):  # general, parallel, opposite
         for steps in (2, 3, 8):
-            path = slerp_path(a, b, steps)
-            assert torch.equal(path, interpolate(a, b, steps, "slerp"))
+            path = interpolate(a, b, steps, "slerp")
+            one_by_one = torch.stack([slerp(a, b, float(t)) for t in torch.linspace(0, 1, steps)])
+            one_by_one[0], one_by_one[-1] = a, b
+            assert torch.equal(path, one_by_one)
             assert torch.equal(path[0], a) and torch.equal(path[-1], b)
 
 

@@ -42,13 +42,29 @@ def interpolate(
     b: torch.Tensor,
     steps: int,
     method: Literal["slerp", "lerp"] = "slerp",
+    eps: float = 1e-7,
 ) -> torch.Tensor:
-    """``steps`` latents from ``a`` to ``b`` inclusive, stacked on a new first dimension."""
+    """``steps`` latents from ``a`` to ``b`` inclusive, stacked on a new first dimension.
+
+    All steps are computed at once (the same arithmetic as calling ``slerp``/``lerp`` per
+    step): per-call overhead matters when an interactive slider interpolates every frame.
+    """
     if steps < 2:
         raise ValueError("interpolate needs at least 2 steps (the two endpoints).")
-    fn = slerp if method == "slerp" else lerp
     ts = torch.linspace(0.0, 1.0, steps)
-    out = torch.stack([fn(a, b, float(t)) for t in ts])
+    if method == "lerp":
+        out = a + (b - a) * ts.to(a.dtype).reshape(steps, *([1] * a.dim()))
+    else:
+        fa, fb = a.reshape(-1).double(), b.reshape(-1).double()
+        cos = torch.dot(fa, fb) / (fa.norm() * fb.norm()).clamp_min(eps)
+        omega = torch.arccos(cos.clamp(-1.0, 1.0))
+        so = torch.sin(omega)
+        t = ts.double()[:, None]
+        if so.abs() < 1e-6:
+            flat = fa + (fb - fa) * t
+        else:
+            flat = (torch.sin((1.0 - t) * omega) / so) * fa + (torch.sin(t * omega) / so) * fb
+        out = flat.reshape(steps, *a.shape).to(a.dtype)
     out[0], out[-1] = a, b  # endpoints are exactly the inputs
     return out
 

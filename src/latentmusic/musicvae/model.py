@@ -76,27 +76,6 @@ def kl_beta(config: MusicVAEConfig, step: int) -> float:
     return (1.0 - config.beta_rate**step) * config.max_beta
 
 
-def slerp_path(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
-    """``latent.interpolate(a, b, steps, "slerp")`` computed for all steps at once.
-
-    The same float64 formula as ``latent.slerp`` (lerp for (anti)parallel codes, endpoints
-    exactly the inputs), batched over t: one slerp call per step costs ~0.1 ms of per-op
-    overhead, a noticeable share of an interactive interpolation's 20 ms budget.
-    """
-    fa, fb = a.reshape(-1).double(), b.reshape(-1).double()
-    cos = torch.dot(fa, fb) / (fa.norm() * fb.norm()).clamp_min(1e-7)
-    omega = torch.arccos(cos.clamp(-1.0, 1.0))
-    so = torch.sin(omega)
-    t = torch.linspace(0.0, 1.0, steps).double()[:, None]  # the float32 grid latent uses
-    if so.abs() < 1e-6:
-        out = fa + (fb - fa) * t
-    else:
-        out = (torch.sin((1.0 - t) * omega) / so) * fa + (torch.sin(t * omega) / so) * fb
-    out = out.reshape(steps, *a.shape).to(a.dtype)
-    out[0], out[-1] = a, b
-    return out
-
-
 class TrackDecoder(nn.Module):
     """magenta's ``CategoricalLstmDecoder`` for one track, conditioned on a code per segment.
 
@@ -529,8 +508,6 @@ class MusicVAE(nn.Module):
         self, z: torch.Tensor, steps: int, method: str = "slerp"
     ) -> torch.Tensor:
         """2 codes -> (steps, z) path; 4 codes -> (steps * steps, z) grid, row-major."""
-        if len(z) == 2 and method == "slerp" and steps >= 2:
-            return slerp_path(z[0], z[1], steps)
         if len(z) == 2:
             return interpolate_latents(z[0], z[1], steps, method)  # type: ignore[arg-type]
         if len(z) == 4:

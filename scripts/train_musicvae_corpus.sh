@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The recorded MusicVAE CPU run on the music21 corpus melodies (see docs/results.md).
+# MINUTES: wall-clock budget; THREADS: torch threads; PRECISION: bf16-mixed is 1.7x faster
+# than 32-true for these LSTMs on a CPU with AVX512-BF16 (weights and Adam stay float32).
 set -euxo pipefail
 . .venv/bin/activate
+RUN=${RUN:-runs/cat-mel_2bar_small}
 [ -d data/melodies ] || latentmusic data melodies data/melodies
-latentmusic train musicvae --data data/melodies --out runs/cat-mel_2bar_small --preset cat-mel_2bar_small \
-    --batch-size 64 --steps 20000 --minutes ${MINUTES:-50} --val-every 250 --ckpt-every 250 --threads 1 --no-progress
-latentmusic eval musicvae --model runs/cat-mel_2bar_small --data data/melodies --split test --out runs/cat-mel_2bar_small/eval
+latentmusic train musicvae --data data/melodies --out "$RUN" --preset cat-mel_2bar_small \
+    --batch-size 64 --steps 60000 --minutes "${MINUTES:-50}" --val-every 500 --ckpt-every 1000 \
+    --threads "${THREADS:-2}" --precision "${PRECISION:-bf16-mixed}" --no-progress
+latentmusic eval musicvae --model "$RUN" --data data/melodies --split test --out "$RUN/eval"

@@ -134,6 +134,9 @@ def test_step_batches_are_resumable_and_rank_disjoint() -> None:
     assert not set(r0) & set(r1)
     fixed = FixedBatches(data, 3, collate=list)
     assert len(fixed) == 4 and list(fixed) == list(fixed)
+    assert sum(list(fixed), []) == data  # uncapped: every item once, in order
+    capped = sum(list(FixedBatches(data, 2, collate=list, max_batches=2)), [])
+    assert capped == [data[0], data[3], data[6], data[9]]  # spread over the set, not its head
 
 
 def test_latent_ops() -> None:

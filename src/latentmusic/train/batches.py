@@ -85,7 +85,12 @@ class StepBatches(IterableDataset):
 
 
 class FixedBatches(IterableDataset):
-    """One deterministic pass over a dataset (validation / evaluation), same crops every time."""
+    """One deterministic pass over a dataset (validation / evaluation), same crops every time.
+
+    With ``max_batches`` smaller than the dataset, the items are spread evenly over the whole
+    dataset, not its head: data sets are stored file by file, so the first few batches would
+    hold a handful of pieces and a validation number that says little about the rest.
+    """
 
     def __init__(
         self,
@@ -105,13 +110,21 @@ class FixedBatches(IterableDataset):
         n = (len(self.dataset) + self.batch_size - 1) // self.batch_size
         return n if self.max_batches is None else min(n, self.max_batches)
 
+    def indices(self) -> np.ndarray:
+        """Which items the pass visits, in order: all, or an even spread when capped."""
+        n = len(self.dataset)
+        wanted = min(n, len(self) * self.batch_size)
+        if wanted == n:
+            return np.arange(n)
+        return np.linspace(0, n - 1, wanted).round().astype(np.int64)
+
     def __iter__(self) -> Iterator[Any]:
+        order = self.indices()
         for b in range(len(self)):
             state = torch.random.get_rng_state(), np.random.get_state(), random.getstate()
             seed_everything_for(self.seed, b, 2)
-            lo = b * self.batch_size
             items = [
-                self.dataset[i] for i in range(lo, min(lo + self.batch_size, len(self.dataset)))
+                self.dataset[int(i)] for i in order[b * self.batch_size : (b + 1) * self.batch_size]
             ]
             torch.random.set_rng_state(state[0])
             np.random.set_state(state[1])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -92,8 +93,17 @@ class _ExportCallback(L.Callback):
 
 
 def _resume_step(ckpt: Path) -> int:
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    """The step a Lightning checkpoint stopped at. The tensors are memory-mapped, not read:
+    Lightning loads the whole file again itself a moment later."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
     return int(state.get("global_step", 0))
+
+
+class _QuietLightning(logging.Filter):
+    """Drop Lightning's advertisement for its cloud logger from every training log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
 
 
 def fit(
@@ -161,6 +171,9 @@ def fit(
         L.pytorch.loggers.TensorBoardLogger(out, name="logs", version="tensorboard"),
         L.pytorch.loggers.CSVLogger(out, name="logs", version=csv_version),
     ]
+    quiet = _QuietLightning()
+    lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    lightning_log.addFilter(quiet)  # the Trainer prints the advertisement as it is built
     trainer = L.Trainer(
         max_steps=settings.max_steps,
         max_time=dt.timedelta(minutes=settings.max_minutes) if settings.max_minutes else None,
@@ -183,12 +196,20 @@ def fit(
         use_distributed_sampler=False,
     )
     with warnings.catch_warnings():
+        # Lightning 2.6 still builds torch's deprecated LeafSpec (one warning per run).
+        warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
         warnings.filterwarnings("ignore", ".*The number of training batches.*")
-        trainer.fit(
-            module, train_loader, val_loader, ckpt_path=str(resume_from) if resume_from else None
-        )
+        try:
+            trainer.fit(
+                module,
+                train_loader,
+                val_loader,
+                ckpt_path=str(resume_from) if resume_from else None,
+            )
+        finally:
+            lightning_log.removeFilter(quiet)
     if trainer.global_rank == 0:
         (out / "settings.json").write_text(
             json.dumps(dataclasses.asdict(settings), default=str, indent=2)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
 from latentmusic.jukebox.codes import (
@@ -214,48 +215,27 @@ def unigram_bits(train_tokens: np.ndarray, test_tokens: np.ndarray, k: int) -> f
 
 
 # ------------------------------------------------------------------------ conditioning
-def _features(audio: np.ndarray, sr: int) -> np.ndarray:
-    from latentmusic.audio.spectral import mel_spectrogram
-
-    mel = mel_spectrogram(audio, sr, n_fft=1024, hop_length=256, n_mels=40)
-    return np.concatenate([mel.mean(axis=1), mel.std(axis=1)])
+GENRE_FEATURES = TimbreFeatures(n_mels=40)
 
 
-class GenreClassifier:
-    """Logistic regression on log-mel mean/std of excerpts of real training audio."""
+def _excerpts(audio: np.ndarray, n: int) -> list[np.ndarray]:
+    """Consecutive ``n``-sample excerpts (the whole clip when it is shorter)."""
+    if len(audio) <= n:
+        return [audio]
+    return [audio[s : s + n] for s in range(0, len(audio) - n + 1, n)]
 
-    def __init__(
-        self, files: list[LabeledFile], genres: list[str], sr: int, seconds: float
-    ) -> None:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
-        self.genres = genres
-        self.sr = sr
-        self.seconds = seconds
-        x, y = [], []
-        for f in files:
-            if f.genre not in genres:
-                continue
-            for excerpt in self._excerpts(_audio(f, sr, 4 * seconds)):
-                x.append(_features(excerpt, sr))
-                y.append(genres.index(f.genre))
-        if len(set(y)) < 2:
-            raise InputError("The conditioning check needs training audio of at least two genres.")
-        self.model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        self.model.fit(np.stack(x), np.array(y))
-
-    def _excerpts(self, audio: np.ndarray) -> list[np.ndarray]:
-        n = int(self.seconds * self.sr)
-        if len(audio) <= n:
-            return [audio]
-        return [audio[s : s + n] for s in range(0, len(audio) - n + 1, n)]
-
-    def predict(self, audio: np.ndarray) -> list[str]:
-        """Genre names for a (B, n) batch of clips."""
-        feats = np.stack([_features(a, self.sr) for a in np.atleast_2d(audio)])
-        return [self.genres[i] for i in self.model.predict(feats)]
+def genre_classifier(
+    files: list[LabeledFile], genres: list[str], sr: int, seconds: float
+) -> TimbreClassifier:
+    """The genre judge, fitted on ``seconds``-long excerpts of real training audio."""
+    clips, labels = [], []
+    for f in files:
+        if f.genre in genres:
+            for excerpt in _excerpts(_audio(f, sr, 4 * seconds), int(seconds * sr)):
+                clips.append(excerpt)
+                labels.append(f.genre)
+    return TimbreClassifier.fit(clips, labels, sr, GENRE_FEATURES, what="genres")
 
 
 def conditioning_check(
@@ -270,7 +250,7 @@ def conditioning_check(
     if len(genres) < 2:
         return {"skipped": "fewer than two genres in the training data"}
     sr = run.sample_rate
-    clf = GenreClassifier(train_files, genres, sr, opts["sample_seconds"])
+    clf = genre_classifier(train_files, genres, sr, opts["sample_seconds"])
     real = [f for f in test_files if f.genre in genres]
     real_hits = recon_hits = 0
     level = (
@@ -280,9 +260,9 @@ def conditioning_check(
     )
     for f in real:
         audio = _audio(f, sr, opts["sample_seconds"])
-        real_hits += clf.predict(audio)[0] == f.genre
+        real_hits += clf.predict([audio])[0] == f.genre
         recon = run.vqvae.reconstruct(torch.from_numpy(audio), level)[0].numpy()
-        recon_hits += clf.predict(recon)[0] == f.genre
+        recon_hits += clf.predict([recon])[0] == f.genre
     per_genre = {}
     hits = total = 0
     for gi, genre in enumerate(genres):

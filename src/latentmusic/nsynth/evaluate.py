@@ -8,7 +8,7 @@ in training) every system -- the original audio, the WaveNet autoencoder, and ea
   labelled pitch (pyin searches +-13 semitones around the label, so octave errors count
   as misses);
 - **instrument-family accuracy** of a classifier that eval trains on the *training* split's
-  notes (softmax regression on mean/std log-mel features), applied to the reconstructions;
+  notes (logistic regression on mean/std log-mel features, ``audio.judge``), applied to the reconstructions;
 - **multi-resolution spectral distance** to the original (the Jukebox spectral loss; lower
   is closer).
 
@@ -22,13 +22,13 @@ from __future__ import annotations
 import html
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 
 DEFAULTS: dict[str, Any] = {
@@ -107,53 +107,7 @@ def cents_off(f0: float, pitch: int) -> float:
     return float(1200.0 * math.log2(f0 / midi_to_hz(pitch))) if f0 > 0 else float("nan")
 
 
-def family_features(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Mean and standard deviation over time of a 64-band log-mel spectrogram (128 numbers)."""
-    from latentmusic.audio.spectral import mel_spectrogram
-
-    mel = mel_spectrogram(np.asarray(audio, dtype=np.float32), sr, n_mels=N_MELS)
-    return np.concatenate([mel.mean(axis=1), mel.std(axis=1)]).astype(np.float32)
-
-
-@dataclass
-class FamilyClassifier:
-    """Softmax regression on standardised features; predicts NSynth family ids."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    weight: torch.Tensor
-    bias: torch.Tensor
-    classes: list[int]
-    train_accuracy: float
-    n_train: int
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy((np.atleast_2d(features) - self.mean) / self.std)
-        idx = (x @ self.weight.T + self.bias).argmax(dim=1).numpy()
-        return np.asarray(self.classes)[idx]
-
-
-def fit_family_classifier(
-    features: np.ndarray, labels: np.ndarray, steps: int = 400
-) -> FamilyClassifier:
-    """Train softmax regression (full-batch Adam, L2 1e-3); deterministic for given data."""
-    classes = sorted({int(v) for v in labels})
-    y = torch.tensor([classes.index(int(v)) for v in labels])
-    mean = features.mean(axis=0)
-    std = features.std(axis=0) + 1e-6
-    x = torch.from_numpy((features - mean) / std)
-    gen = torch.Generator().manual_seed(0)
-    w = (0.01 * torch.randn(len(classes), x.shape[1], generator=gen)).requires_grad_()
-    b = torch.zeros(len(classes), requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + 1e-3 * (w**2).sum()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        acc = float(((x @ w.T + b).argmax(1) == y).float().mean())
-    return FamilyClassifier(mean, std, w.detach(), b.detach(), classes, acc, len(labels))
+FAMILY_FEATURES = TimbreFeatures(n_mels=N_MELS)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -286,14 +240,16 @@ def evaluate(
     train_notes = _spread(train_notes, opts["classifier_notes"])
 
     # Instrument-family classifier on the real training notes, same clip length as evaluated.
-    feats = np.stack(
-        [family_features(_load_clip(n.audio_path, sr, length), sr) for n in train_notes]
+    classifier = TimbreClassifier.fit(
+        (_load_clip(n.audio_path, sr, length) for n in train_notes),
+        [int(n.instrument_family) for n in train_notes],
+        sr,
+        FAMILY_FEATURES,
+        what="instrument families",
     )
-    labels = np.array([int(n.instrument_family) for n in train_notes])
     family_names = {
         int(n.instrument_family): n.instrument_family_str for n in [*train_notes, *notes]
     }
-    classifier = fit_family_classifier(feats, labels)
 
     originals = np.stack([_load_clip(n.audio_path, sr, length) for n in notes])
     audio_by_system: dict[str, np.ndarray] = {"original": originals}
@@ -310,7 +266,7 @@ def evaluate(
     per_note: list[dict[str, Any]] = []
     summary: dict[str, dict[str, Any]] = {}
     for name, clips in audio_by_system.items():
-        preds = classifier.predict(np.stack([family_features(c, sr) for c in clips]))
+        preds = classifier.predict(clips)
         pitch_hits, family_hits, dists = [], [], []
         for i, (note, clip) in enumerate(zip(notes, clips, strict=True)):
             f0 = median_f0(clip, sr, int(note.pitch))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
 from latentmusic.translation.model import UniversalTranslator, load_translator
@@ -72,17 +73,7 @@ def parse_options(options: dict[str, str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------- features
-def clip_features(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Mean and std of 40 log-mel bands and 20 MFCCs: a timbre summary for the classifier."""
-    import librosa
-
-    from latentmusic.audio.spectral import mel_spectrogram
-
-    logmel = mel_spectrogram(audio, sr, n_fft=1024, hop_length=256, n_mels=40)
-    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=20)
-    return np.concatenate([logmel.mean(1), logmel.std(1), mfcc.mean(1), mfcc.std(1)]).astype(
-        np.float32
-    )
+DOMAIN_FEATURES = TimbreFeatures(n_mels=40, n_mfcc=20)
 
 
 def chroma_similarity(a: np.ndarray, b: np.ndarray, sr: int) -> float:
@@ -100,46 +91,24 @@ def chroma_similarity(a: np.ndarray, b: np.ndarray, sr: int) -> float:
     return float((num[valid] / den[valid]).mean()) if valid.any() else 0.0
 
 
-@dataclass
-class DomainClassifier:
-    """An independent judge of "which instrument is this": trained on real audio only."""
-
-    classes: list[str]
-    pipeline: Any
-    sr: int
-
-    def predict(self, clips: Sequence[np.ndarray]) -> list[str]:
-        feats = np.stack([clip_features(c, self.sr) for c in clips])
-        return [self.classes[i] for i in self.pipeline.predict(feats)]
-
-
 def train_classifier(
     files: dict[str, list[Path]], sr: int, seconds: float, crops: int, seed: int
-) -> DomainClassifier:
-    """Logistic regression on standardised clip features of random training excerpts."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+) -> TimbreClassifier:
+    """The domain judge, fitted on ``crops`` random excerpts of each real training file."""
     from latentmusic.audio import io as audio_io
 
     rng = np.random.default_rng(seed)
-    classes = sorted(files)
-    feats, labels = [], []
-    for label, domain in enumerate(classes):
+    clips, labels = [], []
+    for domain in sorted(files):
         for path in files[domain]:
             rate, frames, _ = audio_io.info(path)
             length = frames / rate
             for _ in range(crops):
                 start = float(rng.uniform(0.0, max(0.0, length - seconds)))
                 clip, _ = audio_io.load(path, sr=sr, offset=start, duration=min(seconds, length))
-                feats.append(clip_features(clip, sr))
-                labels.append(label)
-    if len(set(labels)) < 2:
-        raise InputError("The domain classifier needs training audio of at least two domains.")
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=1.0))
-    pipeline.fit(np.stack(feats), np.asarray(labels))
-    return DomainClassifier(classes, pipeline, sr)
+                clips.append(clip)
+                labels.append(domain)
+    return TimbreClassifier.fit(clips, labels, sr, DOMAIN_FEATURES, what="domains")
 
 
 # --------------------------------------------------------------------- excerpts
@@ -194,7 +163,7 @@ def _translate_batch(
 
 
 def _score(
-    classifier: DomainClassifier,
+    classifier: TimbreClassifier,
     outputs: list[np.ndarray],
     truths: list[np.ndarray],
     targets: list[str],

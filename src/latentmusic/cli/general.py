@@ -14,6 +14,19 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli.train_options import (
+    Accelerator,
+    BatchSize,
+    CkptEvery,
+    Minutes,
+    Precision,
+    Progress,
+    Resume,
+    Seed,
+    Steps,
+    Threads,
+    ValEvery,
+)
 from latentmusic.errors import InputError
 
 FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
@@ -47,32 +60,28 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override a hyperparameter: key=value (repeatable)."),
     ] = None,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Batch size per device.")] = 8,
-    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
-    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 200,
-    ckpt_every: Annotated[int, typer.Option(help="Save a checkpoint every N steps.")] = 500,
-    resume: Annotated[
-        bool, typer.Option(help="Continue the run in --out exactly where it stopped.")
-    ] = False,
+    steps: Steps = 1000,
+    batch_size: BatchSize = 8,
+    minutes: Minutes = None,
+    val_every: ValEvery = 200,
+    ckpt_every: CkptEvery = 500,
+    resume: Resume = False,
     init: Annotated[
         Path | None, typer.Option(help="Start from the weights of this checkpoint.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Seed = 0,
     lr: Annotated[
         float | None, typer.Option(help="Learning rate (overrides the preset's).")
     ] = None,
-    precision: Annotated[
-        str, typer.Option(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")
-    ] = "32-true",
-    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto.")] = "auto",
+    precision: Precision = "32-true",
+    accelerator: Accelerator = "auto",
     devices: Annotated[str, typer.Option(help="Devices per node (e.g. 1, 4, auto).")] = "1",
     num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node DDP.")] = 1,
     strategy: Annotated[
         str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")
     ] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: Threads = None,
+    progress: Progress = True,
 ) -> None:
     """Train a model of FAMILY on your data (one harness for every family)."""
     from latentmusic.train.harness import TrainSettings

@@ -10,6 +10,20 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli.train_options import (
+    Accelerator,
+    BatchSize,
+    CkptEvery,
+    Minutes,
+    Precision,
+    Progress,
+    Resume,
+    Seed,
+    Steps,
+    Threads,
+    ValEvery,
+)
+
 app = typer.Typer(
     help="Universal music translation: encode, list domains, add a domain to a trained model.",
     no_args_is_help=True,
@@ -54,8 +68,8 @@ def translate(
     chunk_seconds: Annotated[
         float, typer.Option(help="Seconds decoded per step (state carries over).")
     ] = 1.0,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: Threads = None,
+    progress: Progress = True,
 ) -> None:
     """Translate a recording into another instrument or style with a trained model.
 
@@ -139,18 +153,17 @@ def add_domain(
     init_decoder: Annotated[
         str | None, typer.Option(help="Start the new decoder from this known domain's decoder.")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
-    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
-    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 200,
-    ckpt_every: Annotated[int, typer.Option(help="Save a checkpoint every N steps.")] = 500,
-    resume: Annotated[
-        bool, typer.Option(help="Continue the run in --out exactly where it stopped.")
-    ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    accelerator: Annotated[str, typer.Option(help="cpu, gpu, auto.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    steps: Steps = 1000,
+    batch_size: BatchSize = 8,
+    minutes: Minutes = None,
+    val_every: ValEvery = 200,
+    ckpt_every: CkptEvery = 500,
+    resume: Resume = False,
+    seed: Seed = 0,
+    precision: Precision = "32-true",
+    accelerator: Accelerator = "auto",
+    threads: Threads = None,
+    progress: Progress = True,
 ) -> None:
     """Teach a trained model a new domain: train only a new decoder on the frozen encoder.
 
@@ -173,6 +186,7 @@ def add_domain(
         ckpt_every=ckpt_every,
         seed=seed,
         resume=resume,
+        precision=precision,
         accelerator=accelerator,
         threads=threads,
         progress=progress,

@@ -14,19 +14,7 @@ from typing import Annotated
 
 import typer
 
-from latentmusic.cli.train_options import (
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    Minutes,
-    Precision,
-    Progress,
-    Resume,
-    Seed,
-    Steps,
-    Threads,
-    ValEvery,
-)
+from latentmusic.cli import train_options as opt
 from latentmusic.errors import InputError
 
 FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
@@ -60,28 +48,28 @@ def train(
         list[str] | None,
         typer.Option("--set", help="Override a hyperparameter: key=value (repeatable)."),
     ] = None,
-    steps: Steps = 1000,
-    batch_size: BatchSize = 8,
-    minutes: Minutes = None,
-    val_every: ValEvery = 200,
-    ckpt_every: CkptEvery = 500,
-    resume: Resume = False,
+    steps: opt.Steps = 1000,
+    batch_size: opt.BatchSize = 8,
+    minutes: opt.Minutes = None,
+    val_every: opt.ValEvery = 200,
+    ckpt_every: opt.CkptEvery = 500,
+    resume: opt.Resume = False,
     init: Annotated[
         Path | None, typer.Option(help="Start from the weights of this checkpoint.")
     ] = None,
-    seed: Seed = 0,
+    seed: opt.Seed = 0,
     lr: Annotated[
         float | None, typer.Option(help="Learning rate (overrides the preset's).")
     ] = None,
-    precision: Precision = "32-true",
-    accelerator: Accelerator = "auto",
+    precision: opt.Precision = "32-true",
+    accelerator: opt.Accelerator = "auto",
     devices: Annotated[str, typer.Option(help="Devices per node (e.g. 1, 4, auto).")] = "1",
     num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node DDP.")] = 1,
     strategy: Annotated[
         str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")
     ] = "auto",
-    threads: Threads = None,
-    progress: Progress = True,
+    threads: opt.Threads = None,
+    progress: opt.Progress = True,
 ) -> None:
     """Train a model of FAMILY on your data (one harness for every family)."""
     from latentmusic.train.harness import TrainSettings

@@ -10,19 +10,7 @@ from typing import Annotated
 
 import typer
 
-from latentmusic.cli.train_options import (
-    Accelerator,
-    BatchSize,
-    CkptEvery,
-    Minutes,
-    Precision,
-    Progress,
-    Resume,
-    Seed,
-    Steps,
-    Threads,
-    ValEvery,
-)
+from latentmusic.cli import train_options as opt
 
 app = typer.Typer(
     help="Universal music translation: encode, list domains, add a domain to a trained model.",
@@ -68,8 +56,8 @@ def translate(
     chunk_seconds: Annotated[
         float, typer.Option(help="Seconds decoded per step (state carries over).")
     ] = 1.0,
-    threads: Threads = None,
-    progress: Progress = True,
+    threads: opt.Threads = None,
+    progress: opt.Progress = True,
 ) -> None:
     """Translate a recording into another instrument or style with a trained model.
 
@@ -153,17 +141,17 @@ def add_domain(
     init_decoder: Annotated[
         str | None, typer.Option(help="Start the new decoder from this known domain's decoder.")
     ] = None,
-    steps: Steps = 1000,
-    batch_size: BatchSize = 8,
-    minutes: Minutes = None,
-    val_every: ValEvery = 200,
-    ckpt_every: CkptEvery = 500,
-    resume: Resume = False,
-    seed: Seed = 0,
-    precision: Precision = "32-true",
-    accelerator: Accelerator = "auto",
-    threads: Threads = None,
-    progress: Progress = True,
+    steps: opt.Steps = 1000,
+    batch_size: opt.BatchSize = 8,
+    minutes: opt.Minutes = None,
+    val_every: opt.ValEvery = 200,
+    ckpt_every: opt.CkptEvery = 500,
+    resume: opt.Resume = False,
+    seed: opt.Seed = 0,
+    precision: opt.Precision = "32-true",
+    accelerator: opt.Accelerator = "auto",
+    threads: opt.Threads = None,
+    progress: opt.Progress = True,
 ) -> None:
     """Teach a trained model a new domain: train only a new decoder on the frozen encoder.
 

@@ -110,3 +110,12 @@ def test_ddp_two_processes_matches_one_process(tmp_path: Path) -> None:
     assert torch.allclose(w1, w2, atol=0.05), (w1, w2)
     meta = json.loads((tmp_path / "run2" / "meta.json").read_text())
     assert meta["steps"] == 150
+
+
+def test_training_keeps_freed_memory_where_glibc_allows() -> None:
+    import platform
+
+    from latentmusic.train.allocator import keep_freed_memory
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc

@@ -47,7 +47,7 @@ class ToyModule(FamilyModule):
     def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
         pred = self.model(batch["x"]).squeeze(-1)
         loss = torch.nn.functional.mse_loss(pred, batch["y"])
-        self.losses.append(float(loss))
+        self.losses.append(float(loss.detach()))
         self.log("train/loss", loss)
         return loss
 

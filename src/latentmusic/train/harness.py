@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, default_collate
 
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir
+from latentmusic.train.allocator import keep_freed_memory
 from latentmusic.train.batches import FixedBatches, StepBatches
 
 
@@ -119,6 +120,7 @@ def fit(
     out = ensure_writable_dir(settings.out)
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    keep_freed_memory()  # every step reallocates the same activations: keep their pages
     ckpt_dir = out / "lightning"
     resume_from: Path | None = None
     if settings.resume:

@@ -76,7 +76,10 @@ class TimbreClassifier:
         x = np.stack([features(c, sr) for c in clips]) if len(labels) else np.zeros((0, 1))
         if len(x) != len(labels):
             raise ValueError(f"{len(x)} clips but {len(labels)} labels.")
-        classes = sorted(set(labels), key=str)
+        try:
+            classes = sorted(set(labels))
+        except TypeError:  # labels of mixed types
+            classes = sorted(set(labels), key=str)
         if len(classes) < 2:
             raise InputError(f"The classifier needs training audio of at least two {what}.")
         y = np.array([classes.index(label) for label in labels])

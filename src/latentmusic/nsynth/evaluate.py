@@ -326,7 +326,7 @@ def evaluate(
         "seconds": length / sr,
         "options": opts,
         "classifier": {
-            "kind": "softmax regression on mean/std of 64-band log-mel",
+            "kind": f"logistic regression on mean/std of {N_MELS}-band log-mel (audio.judge)",
             "n_train": classifier.n_train,
             "classes": [family_names.get(c, str(c)) for c in classifier.classes],
             "train_accuracy": classifier.train_accuracy,

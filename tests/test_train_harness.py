@@ -119,3 +119,38 @@ def test_training_keeps_freed_memory_where_glibc_allows() -> None:
 
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc
+
+
+def test_native_bf16_is_read_from_the_cpu_flags() -> None:
+    from latentmusic.train.harness import cpu_has_native_bf16
+
+    ice_lake = "flags : fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
+    assert cpu_has_native_bf16(ice_lake) is False
+    assert cpu_has_native_bf16(ice_lake.replace("vnni", "vnni avx512_bf16")) is True
+    assert cpu_has_native_bf16(ice_lake.replace("vnni", "vnni amx_bf16")) is True
+    assert cpu_has_native_bf16("Features : fp asimd bf16\n") is None  # not x86: no verdict
+
+
+def test_emulated_bf16_training_warns_in_one_cli_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import warnings
+
+    from latentmusic.cli.main import _format_warning
+    from latentmusic.errors import LatentMusicWarning
+    from latentmusic.train import harness
+
+    monkeypatch.setattr(harness, "cpu_has_native_bf16", lambda cpuinfo=None: False)
+    with pytest.warns(LatentMusicWarning, match="about 3x slower than 32-true"):
+        fit(
+            ToyModule(),
+            ToyData(),
+            None,
+            _settings(tmp_path / "a", max_steps=2, precision="bf16-mixed"),
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(ToyModule(), ToyData(), None, _settings(tmp_path / "b", max_steps=2))
+    assert not [w for w in caught if issubclass(w.category, LatentMusicWarning)]
+    line = _format_warning("slow.", LatentMusicWarning, "harness.py", 1)
+    assert line == "warning: slow.\n"

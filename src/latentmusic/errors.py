@@ -21,3 +21,8 @@ class CheckpointError(LatentMusicError):
 
 class DependencyError(LatentMusicError):
     """A system library the command needs (e.g. FluidSynth) is not installed."""
+
+
+class LatentMusicWarning(UserWarning):
+    """Something the user chose works but works badly (e.g. emulated bf16); the CLI prints
+    it as one ``warning:`` line."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 
 import typer
 
 from latentmusic.cli import data as data_cli
 from latentmusic.cli import general
-from latentmusic.errors import LatentMusicError
+from latentmusic.errors import LatentMusicError, LatentMusicWarning
 
 FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
 
@@ -47,8 +48,19 @@ def _register_families() -> None:
 _register_families()
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """Our own warnings read like our errors: one line, no source location."""
+    if issubclass(category, LatentMusicWarning):
+        return f"warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one sentence on stderr and a non-zero exit."""
+    warnings.formatwarning = _format_warning
     try:
         app(args=argv, prog_name="latentmusic")
     except LatentMusicError as exc:

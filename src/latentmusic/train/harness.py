@@ -28,7 +28,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from latentmusic.errors import InputError
+from latentmusic.errors import InputError, LatentMusicWarning
 from latentmusic.fileio import ensure_writable_dir
 from latentmusic.train.allocator import keep_freed_memory
 from latentmusic.train.batches import FixedBatches, StepBatches
@@ -93,6 +93,35 @@ class _ExportCallback(L.Callback):
         self._export(trainer, module)
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether this x86 CPU computes bfloat16 natively (AVX512-BF16 or AMX), read from
+    ``cpuinfo`` (default: /proc/cpuinfo); None where that does not tell. Without it oneDNN
+    emulates bf16 and autocast makes training ~3x slower (benchmarks/musicvae_training.py)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags = set(cpuinfo.split())
+    if "avx512f" not in flags:  # not an AVX-512 x86 CPU (ARM, older x86): not ours to judge
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _warn_emulated_bf16(settings: TrainSettings) -> None:
+    """A bf16 run on a CPU that emulates bf16 is slower, not faster: say so once."""
+    on_cpu = settings.accelerator == "cpu" or (
+        settings.accelerator == "auto" and not torch.cuda.is_available()
+    )
+    if on_cpu and settings.precision.startswith("bf16") and cpu_has_native_bf16() is False:
+        warnings.warn(
+            f"--precision {settings.precision} on this CPU (no AVX512-BF16/AMX) emulates "
+            "bfloat16 and trains about 3x slower than 32-true.",
+            LatentMusicWarning,
+            stacklevel=2,
+        )
+
+
 def _resume_step(ckpt: Path) -> int:
     """The step a Lightning checkpoint stopped at. The tensors are memory-mapped, not read:
     Lightning loads the whole file again itself a moment later."""
@@ -120,6 +149,7 @@ def fit(
     out = ensure_writable_dir(settings.out)
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    _warn_emulated_bf16(settings)
     keep_freed_memory()  # every step reallocates the same activations: keep their pages
     ckpt_dir = out / "lightning"
     resume_from: Path | None = None

@@ -131,6 +131,7 @@ def test_native_bf16_is_read_from_the_cpu_flags() -> None:
     assert cpu_has_native_bf16("Features : fp asimd bf16\n") is None  # not x86: no verdict
 
 
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step`")  # trains without val data
 def test_emulated_bf16_training_warns_in_one_cli_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

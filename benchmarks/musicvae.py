@@ -2,7 +2,7 @@
 
     python benchmarks/musicvae.py                       # cat-mel_2bar_small, random weights
     python benchmarks/musicvae.py --model RUN           # a trained checkpoint
-    OMP_NUM_THREADS=1 python benchmarks/musicvae.py --threads 1 --repeats 50
+    python benchmarks/musicvae.py --threads 1 2 --repeats 40   # docs/performance.md
 
 This is what an interactive "melody mixer" does on every drag: encode the two endpoint
 melodies, slerp 8 codes between them, decode the 8 codes greedily (32 steps each). Speed
@@ -13,6 +13,7 @@ Two paths run in the same process, iterations interleaved so both see the same m
 load: ``reference`` (``fast=False``: ``nn.LSTM`` encoder, the step-by-step torch decoder)
 and ``fast`` (the default: the fused numba kernels of ``latentmusic.nn.rnn_fused``); the
 slerp step is the same code in both. The run checks that both decode the same tokens.
+With more than one torch thread the fast path runs its kernels on two threads.
 Prints a table and writes ``benchmarks/results/musicvae.json``.
 """
 

@@ -173,9 +173,9 @@ def test_the_fused_path_runs_only_where_it_applies(monkeypatch: pytest.MonkeyPat
     for name, key in (("greedy_decode", "greedy"), ("bilstm_layer", "bilstm")):
         original = getattr(rnn_fused, name)
 
-        def counted(*args, _original=original, _key=key):  # noqa: ANN002, ANN202
+        def counted(*args, _original=original, _key=key, **kwargs):  # noqa: ANN002, ANN003, ANN202
             calls[_key] += 1
-            return _original(*args)
+            return _original(*args, **kwargs)
 
         monkeypatch.setattr(rnn_fused, name, counted)
     model = _model(PRESETS["tiny"])
@@ -228,3 +228,25 @@ def test_fast_decode_takes_less_cpu_time(paper: MusicVAE) -> None:
     with torch.no_grad():
         paper.decode_tokens(z, 0.0)  # compile or load the kernel outside the timing
         assert best(True) < best(False)
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_two_threads_give_the_same_codes_and_tokens_as_one(paper: MusicVAE, n: int) -> None:
+    """With a thread budget of two, the encoder's directions and the decoder's batch halves
+    run on two threads: the same kernels on disjoint outputs, so bit-identical results."""
+    tokens = _tokens(paper, n, seed=n)
+    z = torch.randn(n, 256, generator=torch.Generator().manual_seed(n))
+    results = {}
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                mu, sigma = paper.encode_tokens(tokens, fast=True)
+                results[threads] = (mu, sigma, paper.decode_tokens(z, 0.0, fast=True))
+    finally:
+        torch.set_num_threads(old)
+    for one, two in zip(results[1], results[2], strict=True):
+        assert torch.equal(one, two)
+    with torch.no_grad():
+        assert torch.equal(results[2][2], paper.decode_tokens(z, 0.0, fast=False))

@@ -183,7 +183,9 @@ class TrackDecoder(nn.Module):
     def _greedy_fused(self, cond: torch.Tensor, length: int) -> torch.Tensor:
         kernels = fused_kernels()
         assert kernels is not None
-        tokens = kernels.greedy_decode(as_numpy(cond), self._fused_weights(), length)
+        tokens = kernels.greedy_decode(
+            as_numpy(cond), self._fused_weights(), length, parallel=torch.get_num_threads() > 1
+        )
         return torch.from_numpy(tokens)
 
     def _stepper(self, cond: torch.Tensor, state: LSTMState | None = None):  # noqa: ANN202

@@ -204,7 +204,11 @@ class BidirectionalLSTMEncoder(nn.Module):
                 weights = (layer.weight_ih_l0, layer.weight_ih_l0_reverse)
                 proj = [as_numpy(F.linear(x, w, b)) for w, b in zip(weights, biases, strict=True)]
             out = kernels.bilstm_layer(
-                proj[0], proj[1], as_numpy(layer.weight_hh_l0), as_numpy(layer.weight_hh_l0_reverse)
+                proj[0],
+                proj[1],
+                as_numpy(layer.weight_hh_l0),
+                as_numpy(layer.weight_hh_l0_reverse),
+                parallel=torch.get_num_threads() > 1,  # the user's thread budget allows two
             )
             x = torch.from_numpy(out)
         size = self.sizes[-1]

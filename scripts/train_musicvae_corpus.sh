@@ -3,10 +3,10 @@
 # MINUTES: wall-clock budget; RESUME=1 continues the run in $RUN; THREADS: torch threads;
 # PRECISION: bf16-mixed trains these LSTMs ~1.5x faster than 32-true on a CPU with
 # AVX512-BF16 or AMX, and ~3x *slower* on one without (weights and Adam stay float32;
-# benchmarks/musicvae_training.py), so the default follows what /proc/cpuinfo says.
+# benchmarks/musicvae_training.py), so the default follows the CPU (harness.cpu_has_native_bf16).
 set -euxo pipefail
-if grep -qE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then native_bf16=bf16-mixed; else native_bf16=32-true; fi
 . .venv/bin/activate
+native_bf16=$(python -c 'from latentmusic.train.harness import cpu_has_native_bf16 as f; print("bf16-mixed" if f() else "32-true")')
 RUN=${RUN:-runs/cat-mel_2bar_small}
 [ -d data/melodies ] || latentmusic data melodies data/melodies
 latentmusic train musicvae --data data/melodies --out "$RUN" --preset cat-mel_2bar_small \

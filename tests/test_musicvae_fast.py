@@ -8,6 +8,7 @@ seeded samples, and fresh results after the weights change.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 import numpy as np
@@ -231,19 +232,35 @@ def test_fast_decode_takes_less_cpu_time(paper: MusicVAE) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 3, 8])
-def test_two_threads_give_the_same_codes_and_tokens_as_one(paper: MusicVAE, n: int) -> None:
+def test_two_threads_give_the_same_codes_and_tokens_as_one(
+    paper: MusicVAE, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a thread budget of two, the encoder's directions and the decoder's batch halves
     run on two threads: the same kernels on disjoint outputs, so bit-identical results."""
     tokens = _tokens(paper, n, seed=n)
     z = torch.randn(n, 256, generator=torch.Generator().manual_seed(n))
+    threads_of = {}
+    split = rnn_fused._on_two_threads
+
+    def spied(here, there):  # noqa: ANN001, ANN202
+        def on_worker() -> None:
+            threads_of["there"] = threading.get_ident()
+            there()
+
+        split(here, on_worker)
+
+    monkeypatch.setattr(rnn_fused, "_on_two_threads", spied)
     results = {}
     old = torch.get_num_threads()
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
+            threads_of.clear()
             with torch.no_grad():
                 mu, sigma = paper.encode_tokens(tokens, fast=True)
                 results[threads] = (mu, sigma, paper.decode_tokens(z, 0.0, fast=True))
+            assert ("there" in threads_of) is (threads == 2)  # really split, and only then
+            assert threads_of.get("there") != threading.get_ident()
     finally:
         torch.set_num_threads(old)
     for one, two in zip(results[1], results[2], strict=True):

@@ -48,14 +48,14 @@ def _register_families() -> None:
 _register_families()
 
 
+_python_format_warning = warnings.formatwarning
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
     """Our own warnings read like our errors: one line, no source location."""
     if issubclass(category, LatentMusicWarning):
         return f"warning: {message}\n"
     return _python_format_warning(message, category, filename, lineno, line)
-
-
-_python_format_warning = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> None:

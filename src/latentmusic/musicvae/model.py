@@ -54,6 +54,7 @@ from latentmusic.nn.rnn import (
     StackedLSTM,
     as_numpy,
     fused_kernels,
+    fused_parallel,
     parameters_key,
     use_fused,
 )
@@ -184,7 +185,7 @@ class TrackDecoder(nn.Module):
         kernels = fused_kernels()
         assert kernels is not None
         tokens = kernels.greedy_decode(
-            as_numpy(cond), self._fused_weights(), length, parallel=torch.get_num_threads() > 1
+            as_numpy(cond), self._fused_weights(), length, parallel=fused_parallel()
         )
         return torch.from_numpy(tokens)
 

@@ -40,6 +40,12 @@ def fused_kernels() -> ModuleType | None:
     return rnn_fused if rnn_fused.available() else None
 
 
+def fused_parallel() -> bool:
+    """Whether the fused kernels may use a second thread: the user's torch thread budget
+    (``torch.set_num_threads``, ``--threads``) allows more than one."""
+    return torch.get_num_threads() > 1
+
+
 def use_fused(x: torch.Tensor, max_batch: int) -> bool:
     """Whether an inference call on ``x`` (batch first) should take the fused CPU kernels:
     no autograd, float32 on the CPU, at most ``max_batch`` examples, numba importable."""
@@ -208,7 +214,7 @@ class BidirectionalLSTMEncoder(nn.Module):
                 proj[1],
                 as_numpy(layer.weight_hh_l0),
                 as_numpy(layer.weight_hh_l0_reverse),
-                parallel=torch.get_num_threads() > 1,  # the user's thread budget allows two
+                parallel=fused_parallel(),
             )
             x = torch.from_numpy(out)
         size = self.sizes[-1]

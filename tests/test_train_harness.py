@@ -155,3 +155,65 @@ def test_emulated_bf16_training_warns_in_one_cli_line(
     assert not [w for w in caught if issubclass(w.category, LatentMusicWarning)]
     line = _format_warning("slow.", LatentMusicWarning, "harness.py", 1)
     assert line == "warning: slow.\n"
+
+
+class _Payload:
+    """Pickled, this object would create ``marker`` when unpickled (what an attacker plants)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path.touch, (self.marker,))
+
+
+def _plant_payload(ckpt: Path, marker: Path) -> None:
+    """Rewrite a real (zip-format) Lightning checkpoint with a pickled payload inside it."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state["callbacks"] = {"evil": _Payload(marker)}
+    torch.save(state, ckpt)
+
+
+def test_resume_refuses_a_checkpoint_the_harness_did_not_write(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    fit(ToyModule(), ToyData(), None, _settings(run, max_steps=20))
+    ckpt = run / "lightning" / "last.ckpt"
+    assert (run / "lightning" / "last.ckpt.sha256").read_text().strip()
+    marker = tmp_path / "pwned"
+    _plant_payload(ckpt, marker)
+    with pytest.raises(InputError, match="is not the file latentmusic wrote there"):
+        fit(ToyModule(), ToyData(), None, _settings(run, max_steps=40, resume=True))
+    assert not marker.exists()
+
+
+def test_a_forged_record_still_never_runs_the_payload(tmp_path: Path) -> None:
+    """Even with its SHA-256 record forged, the file is only ever loaded weights-only."""
+    from latentmusic.train.harness import _file_digest
+
+    run = tmp_path / "run"
+    fit(ToyModule(), ToyData(), None, _settings(run, max_steps=20))
+    ckpt = run / "lightning" / "last.ckpt"
+    marker = tmp_path / "pwned"
+    _plant_payload(ckpt, marker)
+    (run / "lightning" / "last.ckpt.sha256").write_text(_file_digest(ckpt))
+    with pytest.raises(InputError, match="not a readable training checkpoint"):
+        fit(ToyModule(), ToyData(), None, _settings(run, max_steps=40, resume=True))
+    assert not marker.exists()
+
+
+def test_resume_without_a_record_is_refused(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    fit(ToyModule(), ToyData(), None, _settings(run, max_steps=20))
+    (run / "lightning" / "last.ckpt.sha256").unlink()
+    with pytest.raises(InputError, match="was not written by latentmusic's training harness"):
+        fit(ToyModule(), ToyData(), None, _settings(run, max_steps=40, resume=True))
+
+
+def test_exported_weights_are_readable_by_others(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    old = os.umask(0o022)
+    try:
+        fit(ToyModule(), ToyData(), None, _settings(run, max_steps=2))
+    finally:
+        os.umask(old)
+    assert (run / "model.safetensors").stat().st_mode & 0o777 == 0o644

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import warnings
@@ -29,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from latentmusic.errors import InputError, LatentMusicWarning
-from latentmusic.fileio import ensure_writable_dir
+from latentmusic.fileio import ensure_writable_dir, write_text
 from latentmusic.train.allocator import keep_freed_memory
 from latentmusic.train.batches import FixedBatches, StepBatches
 
@@ -122,11 +123,63 @@ def _warn_emulated_bf16(settings: TrainSettings) -> None:
         )
 
 
+DIGEST_SUFFIX = ".sha256"
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _RecordedCheckpoint(L.pytorch.callbacks.ModelCheckpoint):
+    """Lightning's periodic checkpoints, each with a SHA-256 record beside it
+    (``last.ckpt.sha256``): ``--resume`` only opens a file this harness wrote."""
+
+    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        if trainer.is_global_zero:
+            path = Path(filepath)
+            write_text(path.with_name(path.name + DIGEST_SUFFIX), _file_digest(path) + "\n")
+
+    def _remove_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
+        super()._remove_checkpoint(trainer, filepath)
+        if trainer.is_global_zero:
+            Path(filepath + DIGEST_SUFFIX).unlink(missing_ok=True)
+
+
+def _verify_resume_file(ckpt: Path) -> None:
+    """Refuse a resume file this harness did not write (no record, or not the recorded bytes)."""
+    record = ckpt.with_name(ckpt.name + DIGEST_SUFFIX)
+    try:
+        expected = record.read_text().strip()
+    except FileNotFoundError:
+        raise InputError(
+            f"Cannot resume: {ckpt} was not written by latentmusic's training harness "
+            f"(no {record.name} beside it); start from its exported model with --init instead."
+        ) from None
+    except OSError as exc:
+        raise InputError(f"Cannot resume: {record} cannot be read ({exc.strerror}).") from exc
+    if _file_digest(ckpt) != expected:
+        raise InputError(
+            f"Cannot resume: {ckpt} is not the file latentmusic wrote there (it was changed "
+            "or damaged since); refusing to load it."
+        )
+
+
 def _resume_step(ckpt: Path) -> int:
-    """The step a Lightning checkpoint stopped at. The tensors are memory-mapped, not read:
-    Lightning loads the whole file again itself a moment later."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
-    return int(state.get("global_step", 0))
+    """The step a Lightning checkpoint stopped at. Loaded weights-only (plain tensors and
+    containers, never pickled code) and memory-mapped: Lightning reads it again itself."""
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is one sentence
+        raise InputError(f"Cannot resume: {ckpt} is not a readable training checkpoint.") from exc
+    step = state.get("global_step", 0) if isinstance(state, dict) else None
+    if not isinstance(step, int) or step < 0:
+        raise InputError(f"Cannot resume: {ckpt} holds no valid step count.")
+    return step
 
 
 class _QuietLightning(logging.Filter):
@@ -159,6 +212,7 @@ def fit(
             raise InputError(
                 f"Cannot resume: {resume_from} does not exist (train without --resume first)."
             )
+        _verify_resume_file(resume_from)
     elif (ckpt_dir / "last.ckpt").exists():
         raise InputError(
             f"{out} already holds a training run; pass --resume to continue it or choose another --out."
@@ -180,7 +234,7 @@ def fit(
         )
 
     callbacks: list[L.Callback] = [
-        L.pytorch.callbacks.ModelCheckpoint(
+        _RecordedCheckpoint(
             dirpath=ckpt_dir,
             filename="step={step}",
             auto_insert_metric_name=False,
@@ -239,6 +293,7 @@ def fit(
                 train_loader,
                 val_loader,
                 ckpt_path=str(resume_from) if resume_from else None,
+                weights_only=True,  # a checkpoint never runs code, Lightning's load included
             )
         finally:
             lightning_log.removeFilter(quiet)

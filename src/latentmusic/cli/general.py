@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,18 +13,13 @@ from typing import Annotated
 import typer
 
 from latentmusic.cli import train_options as opt
+from latentmusic.cli.model_option import model_argument, model_option
 from latentmusic.errors import InputError
-
-FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
+from latentmusic.registry import family_part
 
 
 def _family_module(family: str, part: str):  # noqa: ANN202
-    if family not in FAMILIES:
-        raise InputError(f"Unknown model family '{family}'; choose one of: {', '.join(FAMILIES)}.")
-    name = f"latentmusic.{family}.{part}"
-    if importlib.util.find_spec(name) is None:
-        raise InputError(f"The '{family}' family has no '{part}' command in this version.")
-    return importlib.import_module(name)
+    return family_part(family, part)
 
 
 def train(
@@ -55,7 +48,11 @@ def train(
     ckpt_every: opt.CkptEvery = 500,
     resume: opt.Resume = False,
     init: Annotated[
-        Path | None, typer.Option(help="Start from the weights of this checkpoint.")
+        Path | None,
+        model_option(
+            "Start from this model's weights and step count (fine-tune, or continue a run).",
+            "--init",
+        ),
     ] = None,
     seed: opt.Seed = 0,
     lr: Annotated[
@@ -113,7 +110,7 @@ def evaluate(
     family: Annotated[
         str, typer.Argument(help="Model family: nsynth, translation, jukebox or musicvae.")
     ],
-    model: Annotated[Path, typer.Option(help="Checkpoint directory (a training run).")],
+    model: Annotated[Path, model_option("Checkpoint directory (a training run).", "--model")],
     data: Annotated[Path, typer.Option(help="Data directory with held-out material.")],
     split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
     out: Annotated[
@@ -136,7 +133,7 @@ def evaluate(
         raise InputError(f"Model checkpoint {model} does not exist.")
     if not data.exists():
         raise InputError(f"Data directory {data} does not exist.")
-    report_dir = out or (model / f"eval-{split}")
+    report_dir = out or _default_report_dir(model, split)
     results = module.evaluate(
         model=model,
         data=data,
@@ -149,8 +146,18 @@ def evaluate(
     typer.echo(f"Report written to {report_dir}")
 
 
+def _default_report_dir(model: Path, split: str) -> Path:
+    """Beside a training run's model; for a shipped model, in the working directory (the
+    catalogue holds models, not reports)."""
+    from latentmusic.catalogue import models_dir
+
+    if model.resolve().parent == models_dir().resolve():
+        return Path(f"eval-{model.name}-{split}")
+    return model / f"eval-{split}"
+
+
 def info(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint directory.")],
+    checkpoint: Annotated[Path, model_argument("Checkpoint directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Describe a checkpoint: family, preset, hyperparameters, size, training history."""

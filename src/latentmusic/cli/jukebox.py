@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli.model_option import model_option
+
 app = typer.Typer(
     help="Jukebox: hierarchical VQ-VAE codes and conditioned transformer priors -- encode, decode, sample.",
     no_args_is_help=True,
@@ -20,9 +22,7 @@ app = typer.Typer(
 
 ModelOpt = Annotated[
     Path,
-    typer.Option(
-        "--model", "-m", help="Jukebox run directory (vqvae/, prior/, ...) or checkpoint."
-    ),
+    model_option("Jukebox run directory (vqvae/, prior/, ...) or checkpoint."),
 ]
 
 

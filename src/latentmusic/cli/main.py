@@ -14,9 +14,9 @@ import typer
 
 from latentmusic.cli import data as data_cli
 from latentmusic.cli import general
+from latentmusic.cli import models as models_cli
 from latentmusic.errors import LatentMusicError, LatentMusicWarning
-
-FAMILIES = ("nsynth", "translation", "jukebox", "musicvae")
+from latentmusic.registry import family_names
 
 app = typer.Typer(
     name="latentmusic",
@@ -27,6 +27,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(data_cli.app, name="data")
+app.add_typer(models_cli.app, name="models")
 app.command("train", context_settings={"help_option_names": ["-h", "--help"]})(general.train)
 app.command("eval")(general.evaluate)
 app.command("info")(general.info)
@@ -35,7 +36,7 @@ app.command("demo")(general.demo)
 
 def _register_families() -> None:
     """Each family's CLI module, where it exists, adds its group and top-level verbs."""
-    for name in FAMILIES:
+    for name in family_names():
         if importlib.util.find_spec(f"latentmusic.cli.{name}") is None:
             continue
         module = importlib.import_module(f"latentmusic.cli.{name}")

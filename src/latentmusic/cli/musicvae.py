@@ -13,14 +13,14 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli.model_option import model_option
+
 app = typer.Typer(
     help="MusicVAE: sample, interpolate, vary and edit melodies, drum loops and trios (MIDI in, MIDI out).",
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[
-    Path, typer.Option("--model", "-m", help="MusicVAE checkpoint directory (a training run).")
-]
+ModelOpt = Annotated[Path, model_option("MusicVAE checkpoint directory (a training run).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output MIDI file (.mid).")]
 TempOpt = Annotated[float, typer.Option(help="Sampling temperature; 0 decodes greedily.")]
 SeedOpt = Annotated[int | None, typer.Option(help="Random seed for reproducible results.")]

@@ -12,14 +12,14 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli.model_option import model_option
+
 app = typer.Typer(
     help="NSynth: WaveNet autoencoder for notes -- timbre embeddings, morphs, the NSynth Super pad.",
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[
-    Path, typer.Option("--model", "-m", help="Trained NSynth run (checkpoint directory).")
-]
+ModelOpt = Annotated[Path, model_option("Trained NSynth run (checkpoint directory).")]
 TempOpt = Annotated[
     float, typer.Option(help="Sampling temperature of the WaveNet decoder (0 = greedy).")
 ]

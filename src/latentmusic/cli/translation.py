@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from latentmusic.cli import train_options as opt
+from latentmusic.cli.model_option import model_option
 
 app = typer.Typer(
     help="Universal music translation: encode, list domains, add a domain to a trained model.",
@@ -30,9 +31,7 @@ def translate(
     source: Annotated[
         Path, typer.Argument(help="Audio to translate (any length, rate, channels).")
     ],
-    model: Annotated[
-        Path, typer.Option("--model", "-m", help="Trained translation model (run directory).")
-    ],
+    model: Annotated[Path, model_option("Trained translation model (run directory).")],
     to: Annotated[
         str,
         typer.Option(
@@ -101,7 +100,7 @@ def translate(
 @app.command("encode")
 def encode(
     source: Annotated[Path, typer.Argument(help="Audio file to encode.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Trained translation model.")],
+    model: Annotated[Path, model_option("Trained translation model.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the latents (.npy).")],
 ) -> None:
     """Write the shared encoder's latents (latent_dim x frames, float32 .npy) for a file."""
@@ -115,7 +114,7 @@ def encode(
 
 @app.command("domains")
 def domains(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Trained translation model.")],
+    model: Annotated[Path, model_option("Trained translation model.")],
 ) -> None:
     """List the domains a model can translate into, one per line."""
     from latentmusic.train.checkpoint import read_checkpoint
@@ -128,9 +127,7 @@ def domains(
 
 @app.command("add-domain")
 def add_domain(
-    model: Annotated[
-        Path, typer.Option("--model", "-m", help="Trained translation model to extend.")
-    ],
+    model: Annotated[Path, model_option("Trained translation model to extend.")],
     data: Annotated[
         Path, typer.Option(help="Folder of audio of the new domain (any rates, any layout).")
     ],

@@ -12,8 +12,9 @@ from pathlib import Path
 from latentmusic.demo.page import DemoContext, Section, render_page
 from latentmusic.errors import LatentMusicError
 from latentmusic.fileio import ensure_writable_dir, write_text
+from latentmusic.registry import family_names
 
-SECTIONS = ("data", "nsynth", "translation", "jukebox", "musicvae")
+SECTIONS = ("data", *family_names())
 
 
 def run_demo(out: Path, only: list[str] | None = None, workdir: Path | None = None) -> Path:

@@ -31,7 +31,7 @@ from latentmusic.jukebox.config import (
 from latentmusic.jukebox.labels import LabelVocab, lyrics_window
 from latentmusic.jukebox.prior import Conditioning, Prior
 from latentmusic.jukebox.vqvae import VQVAE
-from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
+from latentmusic.train.checkpoint import read_checkpoint, save_checkpoint
 from latentmusic.train.config import config_to_dict, parse_overrides, resolve_config
 from latentmusic.train.harness import FamilyModule, TrainSettings, fit
 
@@ -206,16 +206,19 @@ def train_vqvae(
     train_set, val_set = _audio_sets(Path(data), cfg)
     module = VQVAEModule(cfg, preset, estimate_power(train_set), str(data))
     if init is not None:
-        _load_init(module.model, init, "vqvae")
+        _load_init(module, init, "vqvae", cfg)
     fit(module, train_set, val_set, settings, data_description=str(data))
     return Path(out)
 
 
-def _load_init(model: torch.nn.Module, init: Path, model_type: str) -> None:
-    ckpt = read_checkpoint(init, family=FAMILY)
-    if ckpt.model_type != model_type:
-        raise InputError(f"--init {init} is a Jukebox {ckpt.model_type}, not a {model_type}.")
-    load_state_strict(model, ckpt.state_dict, ckpt.path)
+def _load_init(module: FamilyModule, init: Path, model_type: str, config: Any) -> None:
+    """Start ``module`` from a trained model's weights and step count (``--init``)."""
+    from latentmusic.train.init import init_from, steps_of
+
+    ckpt = init_from(
+        module.model, init, family=FAMILY, model_type=model_type, config=config_to_dict(config)
+    )
+    module.step_offset = steps_of(ckpt)
 
 
 # ========================================================================= prior / upsampler
@@ -433,7 +436,7 @@ def train_prior(
     }
     module = PriorModule(cfg, preset, model_type, vocab, extra)
     if init is not None:
-        _load_init(module.model, init, model_type)
+        _load_init(module, init, model_type, cfg)
     fit(module, train_set, val_set if len(val_set) else None, settings, data_description=str(data))
     return Path(out)
 

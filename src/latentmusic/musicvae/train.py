@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentmusic.errors import CheckpointError, InputError
+from latentmusic.errors import InputError
 from latentmusic.musicvae.config import MusicVAEConfig, preset_for
 from latentmusic.musicvae.model import FAMILY, MusicVAE
-from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
+from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import apply_overrides, config_to_dict
 from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.init import init_from, steps_of
 
 ATTRIBUTE_WINDOWS = 4096
 
@@ -73,7 +74,7 @@ class MusicVAEModule(FamilyModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]
-        out = self.model.loss(tokens, step=int(self.global_step))
+        out = self.model.loss(tokens, step=self.schedule_step)
         n = tokens.shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=n)
         self.log("train/accuracy", out["accuracy"], prog_bar=True, batch_size=n)
@@ -84,7 +85,7 @@ class MusicVAEModule(FamilyModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         tokens = batch["tokens"]
-        out = self.model.loss(tokens, step=int(self.global_step), sampling=0.0)
+        out = self.model.loss(tokens, step=self.schedule_step, sampling=0.0)
         n = tokens.shape[0]
         self.log("val/loss", out["loss"], batch_size=n)
         self.log("val/recon", out["recon"], batch_size=n)
@@ -143,15 +144,14 @@ def train(
     val_set, val_seqs = build_dataset(data, "valid", config, augment=False)
     module = MusicVAEModule(config, preset)
     if init is not None:
-        ckpt = read_checkpoint(init, family=FAMILY)
-        if ckpt.config != config_to_dict(config):
-            different = sorted(
-                k for k in ckpt.config if ckpt.config[k] != config_to_dict(config).get(k)
-            )
-            raise CheckpointError(
-                f"--init {init} was trained with a different config ({', '.join(different)})."
-            )
-        load_state_strict(module.model, ckpt.state_dict, Path(init))
+        ckpt = init_from(
+            module.model,
+            init,
+            family=FAMILY,
+            model_type=config.model_type,
+            config=config_to_dict(config),
+        )
+        module.step_offset = steps_of(ckpt)
     description = (
         f"{data}: {len(train_set)} train windows from {len(train_seqs)} files, "
         f"{len(val_set)} valid windows from {len(val_seqs)} files"

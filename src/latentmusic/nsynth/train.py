@@ -19,11 +19,12 @@ from typing import Any
 
 import torch
 
-from latentmusic.errors import CheckpointError, ConfigError, InputError
+from latentmusic.errors import ConfigError, InputError
 from latentmusic.nsynth.config import MODEL_TYPES, lr_factor, presets_for
-from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
+from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import config_to_dict, resolve_config
 from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.init import init_from, steps_of
 
 
 class _StagedLR:
@@ -157,13 +158,12 @@ def train(
         _check_resume(out, model_type, preset, config)
     torch.manual_seed(settings.seed)  # the initial weights follow --seed, like the batches
     model = build_model(model_type, config)
+    module = NSynthModule(model, preset)
     if init is not None:
-        ckpt = read_checkpoint(init, family="nsynth")
-        if ckpt.model_type != model_type:
-            raise CheckpointError(
-                f"--init {init} is a '{ckpt.model_type}' model, but this run trains a '{model_type}' one."
-            )
-        load_state_strict(model, ckpt.state_dict, ckpt.path)
+        ckpt = init_from(
+            model, init, family="nsynth", model_type=model_type, config=config_to_dict(config)
+        )
+        module.step_offset = steps_of(ckpt)
     train_set, val_set = _datasets(Path(data), config.crop, config.sample_rate)
-    fit(NSynthModule(model, preset), train_set, val_set, settings, data_description=str(data))
+    fit(module, train_set, val_set, settings, data_description=str(data))
     return out

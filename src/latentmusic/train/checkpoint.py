@@ -132,6 +132,10 @@ def read_checkpoint(path: str | Path, *, family: str | None = None) -> Checkpoin
         state = load_file(str(directory / WEIGHTS))
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{directory / WEIGHTS} is corrupt or truncated ({exc}).") from exc
+    # Shipped models store float16 weights (half the size); models compute in float32.
+    state = {
+        k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()
+    }
     extra = {
         k: v
         for k, v in config.items()

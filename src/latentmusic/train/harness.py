@@ -60,10 +60,52 @@ class TrainSettings:
 
 
 class FamilyModule(L.LightningModule):
-    """A LightningModule that knows how to export its model as a latentmusic checkpoint."""
+    """A LightningModule that knows how to export its model as a latentmusic checkpoint.
+
+    ``step_offset`` is the number of steps the model was trained before this run (``--init``
+    from a trained model): step-driven schedules read :attr:`schedule_step`, the exported
+    ``meta.json`` counts all steps, and a resumed run keeps the offset (it is saved in the
+    Lightning checkpoint).
+    """
+
+    step_offset: int = 0
+
+    @property
+    def schedule_step(self) -> int:
+        """The step that drives schedules: this run's steps plus the ones before ``--init``."""
+        return int(self.global_step) + self.step_offset
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[STEP_OFFSET_KEY] = self.step_offset
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.step_offset = int(checkpoint.get(STEP_OFFSET_KEY, 0))
 
     def export_checkpoint(self, directory: Path, meta: dict[str, Any]) -> None:  # pragma: no cover
         raise NotImplementedError
+
+
+STEP_OFFSET_KEY = "latentmusic_step_offset"
+
+
+class _ContinueSchedules(L.Callback):
+    """A run started from a trained model's weights starts its learning-rate schedules at
+    that model's step, not at 0 (our schedulers are all ``LambdaLR``)."""
+
+    def on_train_start(self, trainer: L.Trainer, module: FamilyModule) -> None:
+        offset = module.step_offset
+        if not offset or trainer.global_step:  # a fresh model, or resumed (state restored)
+            return
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                continue
+            scheduler.last_epoch = offset
+            pairs = zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+            lrs = [base * f(offset) for base, f in pairs]
+            for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+            scheduler._last_lr = lrs  # what get_last_lr() and the logs report
 
 
 class _ExportCallback(L.Callback):
@@ -82,9 +124,8 @@ class _ExportCallback(L.Callback):
             for k, v in trainer.callback_metrics.items()
             if torch.is_tensor(v) and v.numel() == 1
         }
-        module.export_checkpoint(
-            self.out, {"steps": int(trainer.global_step), "data": self.data, "metrics": metrics}
-        )
+        steps = int(trainer.global_step) + module.step_offset
+        module.export_checkpoint(self.out, {"steps": steps, "data": self.data, "metrics": metrics})
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
         if self.every and trainer.global_step % self.every == 0:
@@ -170,16 +211,18 @@ def _verify_resume_file(ckpt: Path) -> None:
 
 
 def _resume_step(ckpt: Path) -> int:
-    """The step a Lightning checkpoint stopped at. Loaded weights-only (plain tensors and
-    containers, never pickled code) and memory-mapped: Lightning reads it again itself."""
+    """The step a Lightning checkpoint stopped at, counting the steps before ``--init``.
+    Loaded weights-only (plain tensors and containers, never pickled code) and
+    memory-mapped: Lightning reads it again itself."""
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is one sentence
         raise InputError(f"Cannot resume: {ckpt} is not a readable training checkpoint.") from exc
     step = state.get("global_step", 0) if isinstance(state, dict) else None
-    if not isinstance(step, int) or step < 0:
+    offset = state.get(STEP_OFFSET_KEY, 0) if isinstance(state, dict) else None
+    if not isinstance(step, int) or step < 0 or not isinstance(offset, int) or offset < 0:
         raise InputError(f"Cannot resume: {ckpt} holds no valid step count.")
-    return step
+    return step + offset
 
 
 class _QuietLightning(logging.Filter):
@@ -221,7 +264,9 @@ def fit(
         raise InputError("The training set is empty.")
 
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    start = _resume_step(resume_from) if resume_from else 0
+    # The batch of step k is a pure function of k: a run continued from a trained model
+    # draws the batches after the ones that model saw, not the same ones again.
+    start = _resume_step(resume_from) if resume_from else module.step_offset
     train_batches = StepBatches(train_set, settings.batch_size, settings.seed, collate, start)
     train_loader = DataLoader(train_batches, batch_size=None)
     val_loader = None
@@ -245,6 +290,7 @@ def fit(
             mode="max",
         ),
         _ExportCallback(out, settings.ckpt_every, data_description),
+        _ContinueSchedules(),
     ]
     if settings.progress:
         callbacks.append(

@@ -263,7 +263,7 @@ def train(
         val_set = []
     module = TranslationModule(config, domains, preset)
     if init is not None:
-        _init_from(module.model, init)
+        module.step_offset = _init_from(module.model, init, config)
     fit(
         module,
         train_set,
@@ -277,16 +277,22 @@ def train(
     return Path(out)
 
 
-def _init_from(model: UniversalTranslator, init: Path) -> None:
-    from latentmusic.train.checkpoint import load_state_strict, read_checkpoint
+def _init_from(model: UniversalTranslator, init: Path, config: TranslationConfig) -> int:
+    """Start from a trained translator with the same domains; returns its step count."""
+    from latentmusic.catalogue import resolve_model
+    from latentmusic.train.checkpoint import read_checkpoint
+    from latentmusic.train.init import init_from, steps_of
 
-    ckpt = read_checkpoint(init, family=FAMILY)
-    if list(ckpt.extra.get("domains", [])) != model.domains:
+    saved = read_checkpoint(resolve_model(init), family=FAMILY)
+    if list(saved.extra.get("domains", [])) != model.domains:
         raise InputError(
-            f"--init {init} was trained on domains {ckpt.extra.get('domains')}, but the data has "
+            f"--init {init} was trained on domains {saved.extra.get('domains')}, but the data has "
             f"{model.domains}; use `latentmusic translation add-domain` to add domains."
         )
-    load_state_strict(model, ckpt.state_dict, Path(init))
+    ckpt = init_from(
+        model, init, family=FAMILY, model_type=MODEL_TYPE, config=config_to_dict(config)
+    )
+    return steps_of(ckpt)
 
 
 class FolderSegments(torch.utils.data.Dataset):

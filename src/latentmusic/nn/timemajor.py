@@ -1,0 +1,241 @@
+"""Time-major convolution kernels for training the audio conv stacks faster on a CPU.
+
+The WaveNet and VQ-VAE stacks are narrow (16-128 channels) and long (thousands of
+samples). ``nn.Conv1d`` runs them channels-first through oneDNN, whose backward pass and
+small-channel kernels use a CPU poorly. Here activations are kept time-major,
+``(batch, time, channels)``, so every convolution becomes a few large matrix products:
+a kernel tap ``q`` that reads ``x[t + offset_q]`` is one GEMM of the (shifted, strided)
+input rows with that tap's ``(in, out)`` matrix, accumulated in place into the output.
+Strided and transposed convolutions are the same thing over a ``(time / stride,
+stride * channels)`` view, so one autograd function (:func:`tap_conv`) covers dilated
+"same" and causal convolutions, the VQ-VAE's stride-2 down-sampling convs and its
+transposed up-sampling convs. Its backward pass is hand-written for the same reason:
+the input gradient is the transposed taps accumulated in place, and each weight
+gradient is one GEMM (or a batched one for shifted taps), with no zero-filled slice
+gradients to add up.
+
+The modules keep their ``nn.Conv1d`` / ``nn.ConvTranspose1d`` parameters (same names and
+shapes, so checkpoints load unchanged); the tap matrices are views of them taken at
+forward time, and their gradients flow back to the parameters through autograd.
+Every module that has such a path has a ``fast_path`` attribute (default True);
+:func:`use_fast_path` flips it for a whole model, which the equivalence tests and
+``benchmarks/training.py`` use to run the reference path side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+# One tap: (time offset read by output row t, first input column, first output column).
+Tap = tuple[int, int, int]
+
+
+def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch every submodule with a ``fast_path`` flag to the fast (or reference) path."""
+    for module in model.modules():
+        if hasattr(module, "fast_path"):
+            module.fast_path = enabled
+    return model
+
+
+def _rows(t_in: int, t_out: int, offset: int) -> tuple[int, int]:
+    """Output rows ``[lo, hi)`` whose input row ``t + offset`` lies inside ``[0, t_in)``."""
+    return max(0, -offset), min(t_out, t_in - offset)
+
+
+class _TapConv(torch.autograd.Function):
+    """out[b, t, o0:o0+n] += x[b, t + off, i0:i0+k] @ W  for every tap, plus bias rows."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        bias: torch.Tensor | None,
+        t_out: int,
+        c_out: int,
+        taps: tuple[Tap, ...],
+        *mats: torch.Tensor,
+    ) -> torch.Tensor:
+        x = x.contiguous()
+        batch, t_in, c_in = x.shape
+        out = x.new_empty(batch, t_out, c_out)
+        if bias is None:
+            out.zero_()
+        else:  # bias (1 or B, frames, c_out): row t reads frame t // (t_out // frames)
+            frames = bias.shape[1]
+            out.view(batch, frames, t_out // frames, c_out).copy_(bias.unsqueeze(2))
+        flat_x, flat_out = x.view(-1, c_in), out.view(-1, c_out)
+        for (off, i0, o0), w in zip(taps, mats, strict=True):
+            k, n = w.shape
+            lo, hi = _rows(t_in, t_out, off)
+            if hi <= lo:
+                continue
+            if off == 0 and t_in == t_out:
+                flat_out[:, o0 : o0 + n].addmm_(flat_x[:, i0 : i0 + k], w)
+            else:
+                out[:, lo:hi, o0 : o0 + n].baddbmm_(
+                    x[:, lo + off : hi + off, i0 : i0 + k], w.expand(batch, k, n)
+                )
+        ctx.taps, ctx.has_bias = taps, bias is not None
+        ctx.bias_shape = None if bias is None else tuple(bias.shape)
+        ctx.save_for_backward(x, *mats)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
+        x, *mats = ctx.saved_tensors
+        grad = grad.contiguous()
+        batch, t_in, c_in = x.shape
+        _, t_out, c_out = grad.shape
+        flat_x, flat_g = x.view(-1, c_in), grad.view(-1, c_out)
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = x.new_zeros(batch, t_in, c_in)
+            flat_dx = dx.view(-1, c_in)
+            for (off, i0, o0), w in zip(ctx.taps, mats, strict=True):
+                k, n = w.shape
+                lo, hi = _rows(t_in, t_out, off)
+                if hi <= lo:
+                    continue
+                if off == 0 and t_in == t_out:
+                    flat_dx[:, i0 : i0 + k].addmm_(flat_g[:, o0 : o0 + n], w.t())
+                else:
+                    dx[:, lo + off : hi + off, i0 : i0 + k].baddbmm_(
+                        grad[:, lo:hi, o0 : o0 + n], w.t().expand(batch, n, k)
+                    )
+        dmats = []
+        for i, ((off, i0, o0), w) in enumerate(zip(ctx.taps, mats, strict=True)):
+            if not ctx.needs_input_grad[5 + i]:
+                dmats.append(None)
+                continue
+            k, n = w.shape
+            lo, hi = _rows(t_in, t_out, off)
+            if hi <= lo:
+                dmats.append(torch.zeros_like(w))
+            elif off == 0 and t_in == t_out:
+                dmats.append(flat_x[:, i0 : i0 + k].t() @ flat_g[:, o0 : o0 + n])
+            else:
+                src = x[:, lo + off : hi + off, i0 : i0 + k]
+                dmats.append(torch.bmm(src.transpose(1, 2), grad[:, lo:hi, o0 : o0 + n]).sum(0))
+        dbias = None
+        if ctx.has_bias and ctx.needs_input_grad[1]:
+            b_batch, frames, _ = ctx.bias_shape
+            dbias = grad.view(batch, frames, t_out // frames, c_out).sum(2)
+            if b_batch == 1:
+                dbias = dbias.sum(0, keepdim=True)
+        return (dx, dbias, None, None, None, *dmats)
+
+
+def tap_conv(
+    x: torch.Tensor,
+    mats: Sequence[torch.Tensor],
+    taps: Sequence[Tap],
+    t_out: int,
+    c_out: int,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sum of shifted GEMMs over time-major ``x`` (B, T_in, C_in) -> (B, t_out, c_out).
+
+    ``bias`` is ``(c_out,)`` or per-frame rows ``(1 or B, frames, c_out)`` added to output
+    rows ``t`` by frame ``t // (t_out // frames)`` (the nearest-upsampled conditioning of
+    WaveNet, without materialising the upsampled tensor).
+    """
+    if bias is not None and bias.dim() == 1:
+        bias = bias.view(1, 1, -1)
+    return _TapConv.apply(x, bias, t_out, c_out, tuple(taps), *mats)
+
+
+def conv_taps(weight: torch.Tensor, dilation: int, left: int) -> tuple[list[torch.Tensor], list[Tap]]:
+    """Tap matrices and offsets of a stride-1 conv whose output t reads x[t - left + q * dilation]."""
+    mats = [weight[:, :, q].t() for q in range(weight.shape[2])]
+    taps = [(q * dilation - left, 0, 0) for q in range(weight.shape[2])]
+    return mats, taps
+
+
+def conv1d(x: torch.Tensor, conv: nn.Conv1d, left: int, t_out: int | None = None) -> torch.Tensor:
+    """A stride-1 ``nn.Conv1d`` (zero padding ``left`` before the input) on time-major ``x``."""
+    mats, taps = conv_taps(conv.weight, conv.dilation[0], left)
+    t_out = x.shape[1] if t_out is None else t_out
+    return tap_conv(x, mats, taps, t_out, conv.out_channels, conv.bias)
+
+
+def linear(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """A 1x1 ``nn.Conv1d`` on time-major ``x``: one GEMM (bias fused)."""
+    weight = conv.weight[:, :, 0]
+    flat = x.reshape(-1, x.shape[-1])
+    if conv.bias is None:
+        return (flat @ weight.t()).view(*x.shape[:-1], -1)
+    return torch.addmm(conv.bias, flat, weight.t()).view(*x.shape[:-1], -1)
+
+
+def strided_conv1d(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """``nn.Conv1d(kernel 2s, stride s, padding s // 2)`` (s even) on time-major ``x``.
+
+    Output t reads inputs s*t - s/2 .. s*t + 3s/2 - 1: over the (T / s, s * C) view that is
+    the block before (its last s/2 samples), block t itself, and the block after (its
+    first s/2 samples) -- three GEMMs, no gathered copy of the input.
+    """
+    s = conv.stride[0]
+    batch, t_in, c_in = x.shape
+    w = conv.weight  # (out, in, 2s)
+    half = s // 2
+    blocks = x.reshape(batch, t_in // s, s * c_in)
+
+    def block(q0: int, q1: int) -> torch.Tensor:  # taps q0..q1-1 stacked as (n_taps*in, out)
+        return w[:, :, q0:q1].permute(2, 1, 0).reshape((q1 - q0) * c_in, -1)
+
+    mats = [block(half, half + s), block(0, half), block(half + s, 2 * s)]
+    taps = [(0, 0, 0), (-1, (s - half) * c_in, 0), (1, 0, 0)]
+    return tap_conv(blocks, mats, taps, t_in // s, conv.out_channels, conv.bias)
+
+
+def transposed_conv1d(x: torch.Tensor, conv: nn.ConvTranspose1d) -> torch.Tensor:
+    """``nn.ConvTranspose1d(kernel 2s, stride s, padding s // 2)`` (s even), time-major.
+
+    Output sample s*u + r receives input u through tap r + s/2, input u - 1 through tap
+    r + 3s/2 (r < s/2) and input u + 1 through tap r - s/2 (r >= s/2): three GEMMs into
+    the (T, s * C_out) view of the output.
+    """
+    s = conv.stride[0]
+    batch, t_in, _ = x.shape
+    w = conv.weight  # (in, out, 2s)
+    c_out = w.shape[1]
+    half = s // 2
+
+    def block(q0: int, q1: int) -> torch.Tensor:  # (in, (q1-q0)*out): slots r in order
+        return w[:, :, q0:q1].permute(0, 2, 1).reshape(w.shape[0], -1)
+
+    mats = [block(half, half + s), block(half + s, 2 * s), block(0, half)]
+    taps = [(0, 0, 0), (-1, 0, 0), (1, 0, (s - half) * c_out)]
+    bias = None if conv.bias is None else conv.bias.repeat(s)
+    out = tap_conv(x, mats, taps, t_in, s * c_out, bias)
+    return out.view(batch, t_in * s, c_out)
+
+
+class _Gate(torch.autograd.Function):
+    """tanh(a[..., :R]) * sigmoid(a[..., R:]) with a backward that writes one gradient."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, a: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        r = a.shape[-1] // 2
+        t = torch.tanh(a[..., :r])
+        s = torch.sigmoid(a[..., r:])
+        ctx.save_for_backward(t, s)
+        return t * s
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        t, s = ctx.saved_tensors
+        r = t.shape[-1]
+        da = grad.new_empty(*t.shape[:-1], 2 * r)
+        torch.ops.aten.tanh_backward.grad_input(grad * s, t, grad_input=da[..., :r])
+        torch.ops.aten.sigmoid_backward.grad_input(grad * t, s, grad_input=da[..., r:])
+        return da
+
+
+def gate(a: torch.Tensor) -> torch.Tensor:
+    """WaveNet's gated activation over the last dim: tanh(filter) * sigmoid(gate)."""
+    return _Gate.apply(a)

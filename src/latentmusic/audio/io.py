@@ -7,6 +7,7 @@ extra system tools; anything else falls back to librosa/audioread (needs ffmpeg)
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,17 @@ def _check_file(path: str | Path) -> Path:
         raise InputError(f"Audio file {p} does not exist.")
     if p.is_dir():
         raise InputError(f"{p} is a directory, not an audio file.")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"Audio file {p} cannot be read (permission denied).")
     return p
+
+
+def _check_finite(data: np.ndarray, p: Path) -> np.ndarray:
+    """NaN or infinite samples are an input error: no model can hear them, and silence
+    or garbage would come out without a word."""
+    if not np.isfinite(data).all():
+        raise InputError(f"{p} contains NaN or infinite samples; it is not usable audio.")
+    return data
 
 
 def _check_rate(sr: int | None, what: str = "sample rate") -> int | None:
@@ -116,6 +127,7 @@ def load(
         data, rate = _fallback_decode(p, offset, duration)
     if data.shape[-1] == 0:
         raise _empty(p)
+    _check_finite(data, p)
     if mono:
         data = data.mean(axis=0, dtype=np.float32)
     if sr is not None and sr != rate:
@@ -166,7 +178,7 @@ def stream(
         resampler = soxr.ResampleStream(rate, out_sr, 1, dtype="float32", quality=RESAMPLE_QUALITY)
     try:
         for block in sf.blocks(str(p), blocksize=blocksize, dtype="float32", always_2d=True):
-            mono = block.mean(axis=1, dtype=np.float32)
+            mono = _check_finite(block, p).mean(axis=1, dtype=np.float32)
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=False)
             if mono.size:

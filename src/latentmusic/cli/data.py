@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli import validate as v
+
 app = typer.Typer(
     help="Build data sets offline from SoundFonts and the music21 corpus.", no_args_is_help=True
 )
@@ -50,21 +52,31 @@ def notes(
     soundfont: Annotated[
         Path | None, typer.Option(help="A .sf2 file (default: TimGM6mb from pretty_midi).")
     ] = None,
-    sample_rate: Annotated[int, typer.Option(help="Sample rate.")] = 16000,
-    workers: Annotated[int, typer.Option(help="Parallel render processes.")] = 2,
+    sample_rate: Annotated[
+        int, typer.Option(help="Sample rate.", callback=v.int_range(8000, 192_000))
+    ] = 16000,
+    workers: Annotated[
+        int, typer.Option(help="Parallel render processes.", callback=v.int_range(1, 256))
+    ] = 2,
 ) -> None:
     """Render an NSynth-format note set (4 s notes, split by instrument)."""
     from latentmusic.data.notes import build_notes
 
-    path = build_notes(
-        out,
-        programs=_int_list(programs, "programs"),
-        pitches=_int_list(pitches, "pitches"),
-        velocities=_int_list(velocities, "velocities"),
-        soundfont=soundfont,
-        sr=sample_rate,
-        workers=workers,
-    )
+    program_list = _int_list(programs, "programs")
+    pitch_list = _int_list(pitches, "pitches")
+    velocity_list = _int_list(velocities, "velocities")
+    if soundfont is not None:
+        v.input_file(soundfont, "SoundFont")
+    with v.removed_on_failure(out):
+        path = build_notes(
+            out,
+            programs=program_list,
+            pitches=pitch_list,
+            velocities=velocity_list,
+            soundfont=soundfont,
+            sr=sample_rate,
+            workers=workers,
+        )
     typer.echo(f"Note set written to {path}")
 
 
@@ -75,16 +87,27 @@ def domains(
         str | None, typer.Option(help="Domains as name=program pairs, e.g. piano=0,organ=19.")
     ] = None,
     max_pieces: Annotated[
-        int | None, typer.Option(help="Use only the first N pieces of the corpus.")
+        int | None,
+        typer.Option(
+            help="Use only the first N pieces of the corpus.", callback=v.int_range(1, 100_000)
+        ),
     ] = None,
     seconds: Annotated[
-        float | None, typer.Option(help="Truncate each rendering to this many seconds.")
+        float | None,
+        typer.Option(
+            help="Truncate each rendering to this many seconds.",
+            callback=v.float_range(0.0, 36_000.0, low_open=True),
+        ),
     ] = None,
     soundfont: Annotated[
         Path | None, typer.Option(help="A .sf2 file (default: TimGM6mb from pretty_midi).")
     ] = None,
-    sample_rate: Annotated[int, typer.Option(help="Sample rate.")] = 16000,
-    workers: Annotated[int, typer.Option(help="Parallel render processes.")] = 2,
+    sample_rate: Annotated[
+        int, typer.Option(help="Sample rate.", callback=v.int_range(8000, 192_000))
+    ] = 16000,
+    workers: Annotated[
+        int, typer.Option(help="Parallel render processes.", callback=v.int_range(1, 256))
+    ] = 2,
 ) -> None:
     """Render the Bach chorales with several instruments: the same pieces in every domain."""
     from latentmusic.data.domains import build_domains
@@ -99,16 +122,26 @@ def domains(
                 raise InputError(
                     f"--instruments expects name=program pairs like piano=0,organ=19, not {pair!r}."
                 )
-            parsed[name.strip()] = int(program)
-    path = build_domains(
-        out,
-        instruments=parsed,
-        max_pieces=max_pieces,
-        sr=sample_rate,
-        soundfont=soundfont,
-        workers=workers,
-        seconds_per_piece=seconds,
-    )
+            key = v.domain_name(None, name.strip()) or ""
+            if key in parsed:
+                raise InputError(f"--instruments names the domain '{key}' twice.")
+            if not 0 <= int(program) <= 127:
+                raise InputError(
+                    f"--instruments: GM program numbers are 0 to 127, not {int(program)}."
+                )
+            parsed[key] = int(program)
+    if soundfont is not None:
+        v.input_file(soundfont, "SoundFont")
+    with v.removed_on_failure(out):
+        path = build_domains(
+            out,
+            instruments=parsed,
+            max_pieces=max_pieces,
+            sr=sample_rate,
+            soundfont=soundfont,
+            workers=workers,
+            seconds_per_piece=seconds,
+        )
     typer.echo(f"Domain set written to {path}")
 
 
@@ -116,12 +149,18 @@ def domains(
 def melodies(
     out: Annotated[Path, typer.Argument(help="Output directory (MIDI files split by piece).")],
     max_pieces: Annotated[
-        int | None, typer.Option(help="Use only the first N pieces per collection.")
+        int | None,
+        typer.Option(
+            help="Use only the first N pieces per collection.", callback=v.int_range(1, 100_000)
+        ),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Parallel parse processes.")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Parallel parse processes.", callback=v.int_range(1, 256))
+    ] = 2,
 ) -> None:
     """Extract melodies and four-voice parts from music21's chorales and folk songs."""
     from latentmusic.data.melodies import build_melodies
 
-    path = build_melodies(out, max_pieces=max_pieces, workers=workers)
+    with v.removed_on_failure(out):
+        path = build_melodies(out, max_pieces=max_pieces, workers=workers)
     typer.echo(f"Melodies written to {path}")

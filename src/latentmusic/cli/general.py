@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from latentmusic.cli import train_options as opt
+from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_argument, model_option
 from latentmusic.errors import InputError
 from latentmusic.registry import family_part
@@ -22,11 +23,22 @@ def _family_module(family: str, part: str):  # noqa: ANN202
     return family_part(family, part)
 
 
+FamilyArg = Annotated[
+    str,
+    typer.Argument(
+        help="Model family: nsynth, translation, jukebox or musicvae.", callback=v.family
+    ),
+]
+
+
 def train(
-    family: Annotated[
-        str, typer.Argument(help="Model family: nsynth, translation, jukebox or musicvae.")
+    family: FamilyArg,
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="Training data directory (see `latentmusic data`).", callback=v.existing_dir
+        ),
     ],
-    data: Annotated[Path, typer.Option(help="Training data directory (see `latentmusic data`).")],
     out: Annotated[Path, typer.Option(help="Run directory: checkpoint, logs, resumable state.")],
     preset: Annotated[
         str, typer.Option(help="Named hyperparameter preset (paper, small, tiny, ...).")
@@ -55,13 +67,11 @@ def train(
         ),
     ] = None,
     seed: opt.Seed = 0,
-    lr: Annotated[
-        float | None, typer.Option(help="Learning rate (overrides the preset's).")
-    ] = None,
+    lr: opt.LearningRate = None,
     precision: opt.Precision = "32-true",
     accelerator: opt.Accelerator = "auto",
-    devices: Annotated[str, typer.Option(help="Devices per node (e.g. 1, 4, auto).")] = "1",
-    num_nodes: Annotated[int, typer.Option(help="Nodes for multi-node DDP.")] = 1,
+    devices: opt.Devices = "1",
+    num_nodes: opt.NumNodes = 1,
     strategy: Annotated[
         str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")
     ] = "auto",
@@ -69,11 +79,11 @@ def train(
     progress: opt.Progress = True,
 ) -> None:
     """Train a model of FAMILY on your data (one harness for every family)."""
+    v.output_dir(out, "run directory")
+    opt.check_accelerator(accelerator)
     from latentmusic.train.harness import TrainSettings
 
     module = _family_module(family, "train")
-    if not data.exists():
-        raise InputError(f"Data directory {data} does not exist.")
     overrides = list(set_ or [])
     if lr is not None:
         overrides.append(f"lr={lr}")
@@ -88,30 +98,43 @@ def train(
         resume=resume,
         precision=precision,
         accelerator=accelerator,
-        devices=int(devices) if devices.isdigit() else devices,
+        devices=_devices(devices),
         num_nodes=num_nodes,
         strategy=strategy,
         threads=threads,
         progress=progress,
     )
-    path = module.train(
-        data=data,
-        out=out,
-        preset=preset,
-        model_type=model,
-        overrides=overrides,
-        settings=settings,
-        init=init,
-    )
+    with v.removed_on_failure(out, keep=v.holds_run):
+        path = module.train(
+            data=data,
+            out=out,
+            preset=preset,
+            model_type=model,
+            overrides=overrides,
+            settings=settings,
+            init=init,
+        )
+        opt.check_saved(path)
     typer.echo(f"Model saved to {path}")
 
 
+def _devices(text: str) -> int | str | list[int]:
+    """Lightning's devices from the validated option: a count, 'auto', or indices."""
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if "," in text:
+        return [int(p) for p in text.split(",")]
+    return text
+
+
 def evaluate(
-    family: Annotated[
-        str, typer.Argument(help="Model family: nsynth, translation, jukebox or musicvae.")
+    family: FamilyArg,
+    model: Annotated[Path, model_option("Checkpoint directory (a training run).", "--model", "-m")],
+    data: Annotated[
+        Path,
+        typer.Option(help="Data directory with held-out material.", callback=v.existing_dir),
     ],
-    model: Annotated[Path, model_option("Checkpoint directory (a training run).", "--model")],
-    data: Annotated[Path, typer.Option(help="Data directory with held-out material.")],
     split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
     out: Annotated[
         Path | None, typer.Option(help="Report directory (results.json, index.html).")
@@ -128,20 +151,20 @@ def evaluate(
     """Evaluate a trained model on held-out data with objective metrics; writes JSON + HTML."""
     from latentmusic.train.config import parse_overrides
 
-    module = _family_module(family, "evaluate")
     if not model.exists():
         raise InputError(f"Model checkpoint {model} does not exist.")
-    if not data.exists():
-        raise InputError(f"Data directory {data} does not exist.")
+    module = _family_module(family, "evaluate")
     report_dir = out or _default_report_dir(model, split)
-    results = module.evaluate(
-        model=model,
-        data=data,
-        split=split,
-        out=report_dir,
-        baselines=list(baseline or []),
-        options=parse_overrides(option or []),
-    )
+    v.output_dir(report_dir, "report directory")
+    with v.removed_on_failure(report_dir):
+        results = module.evaluate(
+            model=model,
+            data=data,
+            split=split,
+            out=report_dir,
+            baselines=list(baseline or []),
+            options=parse_overrides(option or []),
+        )
     typer.echo(json.dumps(results, indent=2, default=str))
     typer.echo(f"Report written to {report_dir}")
 
@@ -161,9 +184,15 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Describe a checkpoint: family, preset, hyperparameters, size, training history."""
+    from latentmusic.errors import CheckpointError, ConfigError
+    from latentmusic.limits import check_checkpoint_size
     from latentmusic.train.checkpoint import read_checkpoint
 
     ckpt = read_checkpoint(checkpoint)
+    try:
+        check_checkpoint_size(ckpt.family, ckpt.model_type, ckpt.config)
+    except ConfigError as exc:
+        raise CheckpointError(f"The config in {ckpt.path} cannot describe a model: {exc}") from exc
     n_params = sum(int(t.numel()) for t in ckpt.state_dict.values())
     summary = {
         "path": str(ckpt.path),

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
 app = typer.Typer(
@@ -24,6 +25,27 @@ ModelOpt = Annotated[
     Path,
     model_option("Jukebox run directory (vqvae/, prior/, ...) or checkpoint."),
 ]
+AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+MAX_BATCH = 64
+
+
+def _prior_max_seconds(model: Path) -> float | None:
+    """The longest piece the run's top prior was built for (its timing embedding's range),
+    read from config.json alone; None when it cannot be told cheaply."""
+    import json
+
+    for candidate in (model, model / "prior"):
+        try:
+            config = json.loads((candidate / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(config, dict) or config.get("model_type") != "prior":
+            continue
+        inner = config.get("config")
+        value = inner.get("max_seconds") if isinstance(inner, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
 
 
 @app.command()
@@ -33,6 +55,8 @@ def encode(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output codes (.npz with z0, z1, z2).")],
 ) -> None:
     """Encode audio into VQ-VAE codes at every level (hops 8, 32, 128)."""
+    v.input_file(audio, "Audio file")
+    v.output_file(out, (".npz",), "output codes file")
     from latentmusic.jukebox.codes import encode_to_file
 
     codes = encode_to_file(model, audio, out)
@@ -46,10 +70,16 @@ def decode(
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output audio file.")],
     level: Annotated[
-        int, typer.Option(help="Which level to decode: 0 (finest, hop 8) .. 2 (hop 128).")
+        int,
+        typer.Option(
+            help="Which level to decode: 0 (finest, hop 8) .. 2 (hop 128).",
+            callback=v.int_range(0, 16),
+        ),
     ] = 0,
 ) -> None:
     """Decode one level's codes back to audio with that level's own decoder."""
+    v.npz_file(codes, "Codes file")
+    v.output_file(out, AUDIO_OUT, "output audio file")
     from latentmusic.jukebox.codes import decode_to_file
 
     audio = decode_to_file(model, codes, out, level)
@@ -60,7 +90,11 @@ def decode(
 def encode_dataset(
     model: ModelOpt,
     data: Annotated[
-        Path, typer.Option(help="Audio data set (`latentmusic data domains` or folders).")
+        Path,
+        typer.Option(
+            help="Audio data set (`latentmusic data domains` or folders).",
+            callback=v.existing_dir,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Codes directory to write.")],
     lyrics: Annotated[
@@ -69,9 +103,11 @@ def encode_dataset(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Encode a whole data set once, so prior and upsampler training read codes, not audio."""
+    v.output_dir(out, "codes directory")
     from latentmusic.jukebox.codes import encode_dataset as run
 
-    path = run(model, data, out, lyrics=lyrics, progress=progress)
+    with v.removed_on_failure(out):
+        path = run(model, data, out, lyrics=lyrics, progress=progress)
     typer.echo(f"Codes and manifest written to {path}")
 
 
@@ -82,7 +118,12 @@ def sample(
         Path, typer.Option("--out", "-o", help="Output audio file (batch items get -1, -2, ...).")
     ],
     seconds: Annotated[
-        float, typer.Option(help="Length of the output in seconds (prime included).")
+        float,
+        typer.Option(
+            help="Length of the output in seconds (prime included; at most the prior's "
+            "max_seconds).",
+            callback=v.float_range(0.0, low_open=True),
+        ),
     ] = 4.0,
     artist: Annotated[
         str | None, typer.Option(help="Artist label (one the model was trained with).")
@@ -96,17 +137,39 @@ def sample(
     lyrics: Annotated[
         str, typer.Option(help="Lyrics (for a prior trained with lyrics=true).")
     ] = "",
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same music).")] = 0,
-    batch: Annotated[int, typer.Option(help="How many samples to draw at once.")] = 1,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature (0 = greedy).", callback=v.temperature)
+    ] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (same seed, same music).", callback=v.seed)
+    ] = 0,
+    batch: Annotated[
+        int,
+        typer.Option(help="How many samples to draw at once.", callback=v.int_range(1, MAX_BATCH)),
+    ] = 1,
     hop_fraction: Annotated[
-        float, typer.Option(help="Window advance as a fraction of the context.")
+        float,
+        typer.Option(
+            help="Window advance as a fraction of the context.",
+            callback=v.float_range(0.0, 1.0, low_open=True),
+        ),
     ] = 0.5,
     upsample: Annotated[
         bool, typer.Option(help="Run the upsamplers (else decode the top level).")
     ] = True,
 ) -> None:
     """Generate music: top prior, then upsamplers, then the VQ-VAE decoder (windowed, primed)."""
+    from latentmusic.errors import InputError
+
+    v.output_file(out, AUDIO_OUT, "output audio file")
+    if prime is not None:
+        v.input_file(prime, "Prime audio file")
+    limit = _prior_max_seconds(model)
+    if limit is not None and seconds > limit:
+        raise InputError(
+            f"--seconds {seconds:g} is longer than this prior was built for ({limit:g} s, "
+            "its max_seconds); ask for at most that."
+        )
     from latentmusic.jukebox.sampling import sample_to_file
 
     paths, result = sample_to_file(

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import signal
 import sys
 import warnings
+from typing import Annotated
 
 import typer
+from typer._click import exceptions as click_exceptions
 
 from latentmusic.cli import data as data_cli
 from latentmusic.cli import general
@@ -25,13 +28,41 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # Inherited by every group and command: `-h` works everywhere.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from latentmusic import __version__
+
+        typer.echo(f"latentmusic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Learned latent spaces of music: train, encode, decode, interpolate, translate, generate."""
+
+
 app.add_typer(data_cli.app, name="data")
 app.add_typer(models_cli.app, name="models")
-app.command("train", context_settings={"help_option_names": ["-h", "--help"]})(general.train)
+app.command("train")(general.train)
 app.command("eval")(general.evaluate)
 app.command("info")(general.info)
 app.command("demo")(general.demo)
+app.command("studio")(importlib.import_module("latentmusic.cli.studio").studio)
 
 
 def _register_families() -> None:
@@ -59,17 +90,79 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
     return _python_format_warning(message, category, filename, lineno, line)
 
 
+class _Signals:
+    """SIGINT and SIGTERM both become KeyboardInterrupt, so every ``finally`` (temporary
+    files, partial run folders) cleans up the same way; which signal came is remembered
+    so the CLI can say "interrupted" and exit 128 + its number."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:  # noqa: ARG002
+        self.received = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _usage_error(exc: click_exceptions.UsageError) -> str:
+    """click's usage error as one sentence, with where to look for help."""
+    message = _one_line(exc.format_message()).rstrip(".") + "."
+    ctx = exc.ctx
+    if ctx is not None:
+        message += f" See '{ctx.command_path} -h'."
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one sentence on stderr and a non-zero exit."""
     warnings.formatwarning = _format_warning
-    try:
-        app(args=argv, prog_name="latentmusic")
-    except LatentMusicError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        sys.exit(130)
+    with _Signals() as signals:
+        try:
+            code = app(args=argv, prog_name="latentmusic", standalone_mode=False)
+        except LatentMusicError as exc:
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+            sys.exit(1)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.UsageError as exc:
+            print(f"error: {_usage_error(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print("error: aborted.", file=sys.stderr)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            signals.received = signals.received or signal.SIGINT
+            code = 128 + signals.received
+        except SystemExit:
+            if signals.received is None:
+                raise
+            code = 128 + signals.received  # a library's own exit after our interrupt
+    if signals.received is not None:
+        name = "SIGTERM" if signals.received == signal.SIGTERM else "Ctrl-C"
+        print(f"error: interrupted ({name}).", file=sys.stderr)
+        sys.exit(128 + signals.received)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

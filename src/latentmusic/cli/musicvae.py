@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
 app = typer.Typer(
@@ -22,10 +23,32 @@ app = typer.Typer(
 
 ModelOpt = Annotated[Path, model_option("MusicVAE checkpoint directory (a training run).")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output MIDI file (.mid).")]
-TempOpt = Annotated[float, typer.Option(help="Sampling temperature; 0 decodes greedily.")]
-SeedOpt = Annotated[int | None, typer.Option(help="Random seed for reproducible results.")]
+TempOpt = Annotated[
+    float,
+    typer.Option(help="Sampling temperature; 0 decodes greedily.", callback=v.temperature),
+]
+SeedOpt = Annotated[
+    int | None, typer.Option(help="Random seed for reproducible results.", callback=v.seed)
+]
 EachOpt = Annotated[bool, typer.Option("--each", help="Also write one MIDI file per result.")]
-GapOpt = Annotated[int, typer.Option(help="Bars of silence between results in the MIDI file.")]
+GapOpt = Annotated[
+    int,
+    typer.Option(
+        help="Bars of silence between results in the MIDI file.",
+        callback=v.int_range(0, v.MAX_GAP_BARS),
+    ),
+]
+QpmOpt = Annotated[
+    float,
+    typer.Option(
+        help=f"Tempo of the output in quarter notes per minute ({v.MIN_QPM:g} to {v.MAX_QPM:g}).",
+        callback=v.qpm,
+    ),
+]
+CountOpt = Annotated[
+    int,
+    typer.Option("-n", "--n", help="How many results.", callback=v.int_range(1, v.MAX_SAMPLES)),
+]
 WavOpt = Annotated[
     bool, typer.Option("--wav", help="Also render every MIDI written to WAV with FluidSynth.")
 ]
@@ -35,7 +58,8 @@ FontOpt = Annotated[
 StartOpt = Annotated[
     int | None,
     typer.Option(
-        help="Bar (0-based) of the input to start reading at; default: the first bar with notes."
+        help="Bar (0-based) of the input to start reading at; default: the first bar with notes.",
+        callback=v.int_range(0, 1_000_000),
     ),
 ]
 
@@ -49,17 +73,35 @@ def _load(model: Path):  # noqa: ANN202
 def _write(seqs, out: Path, each: bool, gap_bars: int, wav: bool, soundfont: Path | None) -> None:  # noqa: ANN001
     from latentmusic.musicvae.model import write_outputs
 
-    for path in write_outputs(
-        seqs, out, each=each, gap_bars=gap_bars, wav=wav, soundfont=soundfont
-    ):
+    width = max(2, len(str(len(seqs))))
+    mids = [out] + (
+        [out.with_name(f"{out.stem}-{i + 1:0{width}d}{out.suffix}") for i in range(len(seqs))]
+        if each
+        else []
+    )
+    targets = mids + ([m.with_suffix(".wav") for m in mids] if wav else [])
+    with v.files_removed_on_failure(targets):  # e.g. a bad SoundFont: no .mid left behind
+        written = write_outputs(
+            seqs, out, each=each, gap_bars=gap_bars, wav=wav, soundfont=soundfont
+        )
+    for path in written:
         typer.echo(f"wrote {path}")
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, wav: bool = False, soundfont: Path | None = None) -> None:
+    """Outputs and the SoundFont, checked before the model loads."""
     from latentmusic.errors import InputError
 
     if out.suffix.lower() not in (".mid", ".midi"):
         raise InputError(f"The output {out} must be a .mid file.")
+    v.output_file(out, (".mid", ".midi"), "output")
+    if wav and soundfont is not None:
+        v.input_file(soundfont, "SoundFont")
+
+
+def _check_inputs(paths: list[Path]) -> None:
+    for path in paths:
+        v.input_file(path, "MIDI file")
 
 
 def _inputs(paths: list[Path]):  # noqa: ANN202
@@ -72,23 +114,17 @@ def _inputs(paths: list[Path]):  # noqa: ANN202
 def sample(
     model: ModelOpt,
     out: OutOpt,
-    n: Annotated[int, typer.Option("-n", "--n", help="How many samples.")] = 4,
+    n: CountOpt = 4,
     temperature: TempOpt = 0.5,
     seed: SeedOpt = None,
-    qpm: Annotated[
-        float, typer.Option(help="Tempo of the output in quarter notes per minute.")
-    ] = 120.0,
+    qpm: QpmOpt = 120.0,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,
     wav: WavOpt = False,
     soundfont: FontOpt = None,
 ) -> None:
     """Decode random points of the latent space (draws from the prior)."""
-    from latentmusic.errors import InputError
-
-    _check_out(out)
-    if qpm <= 0:
-        raise InputError(f"--qpm must be positive, not {qpm}.")
+    _check_out(out, wav, soundfont)
     vae = _load(model)
     _write(vae.sample(n, temperature, seed=seed, qpm=qpm), out, each, gap_bars, wav, soundfont)
 
@@ -102,7 +138,10 @@ def interpolate(
     out: OutOpt,
     steps: Annotated[
         int,
-        typer.Option(help="Points along the path (endpoints included); a grid is steps x steps."),
+        typer.Option(
+            help=f"Points along the path (endpoints included, at most {v.MAX_PATH_STEPS}); "
+            f"a grid is steps x steps (at most {v.MAX_GRID_STEPS} x {v.MAX_GRID_STEPS})."
+        ),
     ] = 8,
     temperature: TempOpt = 0.0,
     seed: SeedOpt = None,
@@ -116,7 +155,7 @@ def interpolate(
     """Morph between 2 inputs, or fill the grid between 4, through the latent space."""
     from latentmusic.errors import InputError
 
-    _check_out(out)
+    _check_out(out, wav, soundfont)
     if len(inputs) not in (2, 4):
         raise InputError(
             f"interpolate takes 2 MIDI files (a path) or 4 (a grid), not {len(inputs)}."
@@ -125,6 +164,11 @@ def interpolate(
         raise InputError(f"--method must be slerp or lerp, not {method!r}.")
     if steps < 2:
         raise InputError(f"--steps must be at least 2, not {steps}.")
+    limit = v.MAX_PATH_STEPS if len(inputs) == 2 else v.MAX_GRID_STEPS
+    if steps > limit:
+        shape = "a path" if len(inputs) == 2 else "a grid (steps x steps results)"
+        raise InputError(f"--steps must be at most {limit} for {shape}, not {steps}.")
+    _check_inputs(inputs)
     vae = _load(model)
     result = vae.interpolate(_inputs(inputs), steps, temperature, method, seed, start_bar)
     _write(result, out, each, gap_bars, wav, soundfont)
@@ -135,9 +179,13 @@ def similar(
     input: Annotated[Path, typer.Argument(help="MIDI file to vary.")],
     model: ModelOpt,
     out: OutOpt,
-    n: Annotated[int, typer.Option("-n", "--n", help="How many variations.")] = 4,
+    n: CountOpt = 4,
     similarity: Annotated[
-        float, typer.Option(help="1 = the input itself, 0 = unrelated random samples.")
+        float,
+        typer.Option(
+            help="1 = the input itself, 0 = unrelated random samples.",
+            callback=v.float_range(0.0, 1.0),
+        ),
     ] = 0.8,
     temperature: TempOpt = 0.5,
     seed: SeedOpt = None,
@@ -148,7 +196,8 @@ def similar(
     soundfont: FontOpt = None,
 ) -> None:
     """Variations of a MIDI file: its code moved towards random codes by 1 - similarity."""
-    _check_out(out)
+    _check_out(out, wav, soundfont)
+    _check_inputs([input])
     vae = _load(model)
     (seq,) = _inputs([input])
     result = vae.similar(seq, n, similarity, temperature, seed, start_bar)
@@ -167,7 +216,11 @@ def attribute(
         ),
     ],
     magnitude: Annotated[
-        float, typer.Option(help="How far to move along the vector (negative: less of it).")
+        float,
+        typer.Option(
+            help="How far to move along the vector (negative: less of it).",
+            callback=v.float_range(-100.0, 100.0),
+        ),
     ] = 1.0,
     vectors: Annotated[
         Path | None, typer.Option(help="Attribute vector file (default: RUN/attributes.npz).")
@@ -189,7 +242,10 @@ def attribute(
     from latentmusic.errors import InputError
     from latentmusic.musicvae.attributes import VECTORS_FILE, check_attribute, load_vectors
 
-    _check_out(out)
+    _check_out(out, wav, soundfont)
+    _check_inputs([input])
+    if vectors is not None:
+        v.npz_file(vectors, "Attribute vector file")
     vae = _load(model)
     check_attribute(attribute, vae.config.representation)
     (seq,) = _inputs([input])
@@ -201,6 +257,7 @@ def attribute(
         raise InputError(
             f"{path} does not exist; pass --data DIR to compute attribute vectors from a MIDI folder."
         )
+    v.npz_file(path, "Attribute vector file")
     table = load_vectors(path)
     if attribute not in table:
         raise InputError(f"{path} has no vector for '{attribute}' (it has: {', '.join(table)}).")
@@ -243,6 +300,8 @@ def encode(
 
     if out.suffix.lower() not in (".npy", ".json"):
         raise InputError(f"The output {out} must be a .npy or .json file.")
+    v.output_file(out, (".npy", ".json"), "output")
+    _check_inputs(inputs)
     vae = _load(model)
     z = vae.encode(_inputs(inputs), start_bar).numpy()
     if out.suffix.lower() == ".npy":
@@ -267,7 +326,7 @@ def decode(
     out: OutOpt,
     temperature: TempOpt = 0.0,
     seed: SeedOpt = None,
-    qpm: Annotated[float, typer.Option(help="Tempo of the output.")] = 120.0,
+    qpm: QpmOpt = 120.0,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,
     wav: WavOpt = False,
@@ -280,21 +339,32 @@ def decode(
 
     from latentmusic.errors import InputError
 
-    _check_out(out)
+    _check_out(out, wav, soundfont)
     if not codes.is_file():
         raise InputError(f"Code file {codes} does not exist.")
+    v.input_file(codes, "Code file")
     try:
         if codes.suffix.lower() == ".npy":
             z = np.load(codes, allow_pickle=False)
         else:
             data = json.loads(codes.read_text())
             z = np.asarray(data["z"] if isinstance(data, dict) else data, dtype=np.float32)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InputError(
             f"{codes} is not a code file written by `latentmusic musicvae encode`."
         ) from exc
+    z = v.numeric_array(z, codes, "a code file (one latent code per row)")
+    if len(z) > v.MAX_SAMPLES:
+        raise InputError(
+            f"{codes} holds {len(z):,} codes; decode at most {v.MAX_SAMPLES:,} at once."
+        )
     vae = _load(model)
     z = np.atleast_2d(z).astype(np.float32)
+    if z.shape[1] != vae.config.z_size:
+        raise InputError(
+            f"{codes} holds codes of {z.shape[1]} numbers; this model's codes have "
+            f"{vae.config.z_size}."
+        )
     _write(vae.decode(z, temperature, seed=seed, qpm=qpm), out, each, gap_bars, wav, soundfont)
 
 
@@ -312,7 +382,8 @@ def reconstruct(
     soundfont: FontOpt = None,
 ) -> None:
     """Encode and decode: what the latent code keeps of each input."""
-    _check_out(out)
+    _check_out(out, wav, soundfont)
+    _check_inputs(inputs)
     vae = _load(model)
     result = vae.reconstruct(_inputs(inputs), temperature, seed, start_bar)
     _write(result, out, each, gap_bars, wav, soundfont)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
 app = typer.Typer(
@@ -21,18 +22,50 @@ app = typer.Typer(
 
 ModelOpt = Annotated[Path, model_option("Trained NSynth run (checkpoint directory).")]
 TempOpt = Annotated[
-    float, typer.Option(help="Sampling temperature of the WaveNet decoder (0 = greedy).")
+    float,
+    typer.Option(
+        help="Sampling temperature of the WaveNet decoder (0 = greedy).", callback=v.temperature
+    ),
 ]
 SeedOpt = Annotated[
-    int | None, typer.Option(help="Random seed for sampling (same seed, same output).")
+    int | None,
+    typer.Option(help="Random seed for sampling (same seed, same output).", callback=v.seed),
 ]
-BackendOpt = Annotated[str, typer.Option(help="Decoder backend: auto, torch or fused.")]
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        help="Decoder backend: auto, torch or fused.",
+        callback=v.choice(
+            "auto",
+            "torch",
+            "fused",
+            message="Unknown decoding backend '{value}'; use auto, torch or fused.",
+        ),
+    ),
+]
+AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
-def _decode_kwargs(temperature: float, seed: int | None, backend: str) -> dict:
+def _audio_out(out: Path) -> None:
+    """Checked before the model loads: decoding takes long, a bad name must not wait for it."""
+    v.output_file(out, AUDIO_OUT, "output audio file")
+
+
+PitchOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Harmonic model: MIDI pitch to play at (60 = middle C); default: the input "
+        "sound's (the first sound's for interpolate and grid), estimated. Required by decode."
+    ),
+]
+
+
+def _decode_kwargs(
+    temperature: float, seed: int | None, backend: str, pitch: float | None = None
+) -> dict:
     from latentmusic.nsynth.verbs import decode_options
 
-    return {**decode_options(temperature, seed, backend), "progress": True}
+    return {**decode_options(temperature, seed, backend, pitch), "progress": True}
 
 
 @app.command()
@@ -42,6 +75,8 @@ def encode(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output embedding (.npy, frames x 16).")],
 ) -> None:
     """Encode a sound into its timbre embedding (16 numbers every 32 ms)."""
+    v.input_file(audio, "Audio file")
+    v.output_file(out, (".npy",), "output embedding")
     from latentmusic.nsynth.verbs import encode_file, load_model
 
     z = encode_file(load_model(model), audio, out)
@@ -56,12 +91,15 @@ def decode(
     temperature: TempOpt = 1.0,
     seed: SeedOpt = 0,
     backend: BackendOpt = "auto",
+    pitch: PitchOpt = None,
 ) -> None:
     """Synthesize audio from an embedding."""
+    v.input_file(embedding, "Embedding file")
+    _audio_out(out)
     from latentmusic.nsynth.verbs import decode_file, load_model
 
     audio = decode_file(
-        load_model(model), embedding, out, **_decode_kwargs(temperature, seed, backend)
+        load_model(model), embedding, out, **_decode_kwargs(temperature, seed, backend, pitch)
     )
     typer.echo(f"{audio.shape[-1]} samples written to {out}")
 
@@ -74,12 +112,15 @@ def reconstruct(
     temperature: TempOpt = 1.0,
     seed: SeedOpt = 0,
     backend: BackendOpt = "auto",
+    pitch: PitchOpt = None,
 ) -> None:
     """Encode then decode a sound: hear what the autoencoder keeps."""
+    v.input_file(audio, "Audio file")
+    _audio_out(out)
     from latentmusic.nsynth.verbs import load_model, reconstruct_file
 
     recon = reconstruct_file(
-        load_model(model), audio, out, **_decode_kwargs(temperature, seed, backend)
+        load_model(model), audio, out, **_decode_kwargs(temperature, seed, backend, pitch)
     )
     typer.echo(f"{recon.shape[-1]} samples written to {out}")
 
@@ -90,31 +131,49 @@ def interpolate(
     b: Annotated[Path, typer.Argument(help="Second sound.")],
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
-    steps: Annotated[int, typer.Option(help="Number of steps including both ends.")] = 5,
-    method: Annotated[str, typer.Option(help="lerp (NSynth's) or slerp.")] = "lerp",
+    steps: Annotated[
+        int,
+        typer.Option(
+            help="Number of steps including both ends.",
+            callback=v.int_range(2, v.MAX_INTERPOLATION_STEPS),
+        ),
+    ] = 5,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="lerp (NSynth's) or slerp.",
+            callback=v.choice(
+                "lerp",
+                "slerp",
+                message="Unknown interpolation method '{value}'; use lerp or slerp.",
+            ),
+        ),
+    ] = "lerp",
     rainbowgrams: Annotated[
         bool, typer.Option(help="Also write a rainbowgram PNG per step.")
     ] = True,
     temperature: TempOpt = 1.0,
     seed: SeedOpt = 0,
     backend: BackendOpt = "auto",
+    pitch: PitchOpt = None,
 ) -> None:
     """Morph A -> B in latent space (latent_i.wav) next to the audio cross-fade (crossfade_i.wav)."""
-    from latentmusic.errors import InputError
+    v.input_file(a, "Audio file")
+    v.input_file(b, "Audio file")
+    v.output_dir(out)
     from latentmusic.nsynth.verbs import interpolate_files, load_model
 
-    if method not in ("lerp", "slerp"):
-        raise InputError(f"Unknown interpolation method '{method}'; use lerp or slerp.")
-    written = interpolate_files(
-        load_model(model),
-        a,
-        b,
-        out,
-        steps=steps,
-        method=method,  # type: ignore[arg-type]
-        rainbowgrams=rainbowgrams,
-        **_decode_kwargs(temperature, seed, backend),
-    )
+    with v.removed_on_failure(out):
+        written = interpolate_files(
+            load_model(model),
+            a,
+            b,
+            out,
+            steps=steps,
+            method=method,  # type: ignore[arg-type]
+            rainbowgrams=rainbowgrams,
+            **_decode_kwargs(temperature, seed, backend, pitch),
+        )
     typer.echo(
         f"{len(written['latent'])} latent and {len(written['crossfade'])} cross-fade steps written to {out}"
     )
@@ -128,17 +187,34 @@ def grid(
     ],
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output audio file.")],
-    x: Annotated[float, typer.Option(help="Pad position left (0) to right (1).")] = 0.5,
-    y: Annotated[float, typer.Option(help="Pad position top (0) to bottom (1).")] = 0.5,
+    x: Annotated[
+        float,
+        typer.Option(help="Pad position left (0) to right (1).", callback=v.float_range(0.0, 1.0)),
+    ] = 0.5,
+    y: Annotated[
+        float,
+        typer.Option(help="Pad position top (0) to bottom (1).", callback=v.float_range(0.0, 1.0)),
+    ] = 0.5,
     temperature: TempOpt = 1.0,
     seed: SeedOpt = 0,
     backend: BackendOpt = "auto",
+    pitch: PitchOpt = None,
 ) -> None:
     """The NSynth Super pad: blend four sounds bilinearly in latent space at (x, y)."""
+    from latentmusic.errors import InputError
+
+    if len(sounds) != 4:
+        raise InputError(
+            "grid needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), "
+            f"got {len(sounds)}."
+        )
+    for sound in sounds:
+        v.input_file(sound, "Audio file")
+    _audio_out(out)
     from latentmusic.nsynth.verbs import grid_file, load_model
 
     audio = grid_file(
-        load_model(model), sounds, x, y, out, **_decode_kwargs(temperature, seed, backend)
+        load_model(model), sounds, x, y, out, **_decode_kwargs(temperature, seed, backend, pitch)
     )
     typer.echo(f"{audio.shape[-1]} samples written to {out}")
 
@@ -147,9 +223,14 @@ def grid(
 def rainbowgram(
     audio: Annotated[Path, typer.Argument(help="Input audio file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG.")],
-    sample_rate: Annotated[int | None, typer.Option(help="Resample to this rate first.")] = None,
+    sample_rate: Annotated[
+        int | None,
+        typer.Option(help="Resample to this rate first.", callback=v.int_range(1000, 384_000)),
+    ] = None,
 ) -> None:
     """Draw NSynth's rainbowgram (CQT; brightness = loudness, colour = instantaneous frequency)."""
+    v.input_file(audio, "Audio file")
+    v.output_file(out, (".png",), "output image")
     from latentmusic.nsynth.verbs import rainbowgram_file
 
     rainbowgram_file(audio, out, sample_rate)

@@ -1,5 +1,7 @@
 """The training options every training command declares (``train``, ``translation
-add-domain``), written once so their names, defaults' meaning and help never drift apart."""
+add-domain``), written once so their names, defaults' meaning, help and validation never
+drift apart. Each number is checked as it is parsed (:mod:`latentmusic.cli.validate`), so a
+bad value fails in one sentence before torch loads or a run directory exists."""
 
 from __future__ import annotations
 
@@ -7,14 +9,87 @@ from typing import Annotated
 
 import typer
 
-Steps = Annotated[int, typer.Option(help="Training steps.")]
-BatchSize = Annotated[int, typer.Option(help="Batch size per device.")]
-Minutes = Annotated[float | None, typer.Option(help="Stop after this many minutes.")]
-ValEvery = Annotated[int, typer.Option(help="Validate every N steps.")]
-CkptEvery = Annotated[int, typer.Option(help="Save a checkpoint every N steps.")]
+from latentmusic.cli import validate as v
+
+Steps = Annotated[
+    int,
+    typer.Option(help="Training steps (at least 1).", callback=v.int_range(1, v.MAX_STEPS)),
+]
+BatchSize = Annotated[
+    int,
+    typer.Option(help="Batch size per device.", callback=v.int_range(1, v.MAX_BATCH)),
+]
+Minutes = Annotated[
+    float | None,
+    typer.Option(help="Stop after this many minutes.", callback=v.float_range(0.0, low_open=True)),
+]
+ValEvery = Annotated[
+    int, typer.Option(help="Validate every N steps.", callback=v.int_range(1, v.MAX_STEPS))
+]
+CkptEvery = Annotated[
+    int,
+    typer.Option(help="Save a checkpoint every N steps.", callback=v.int_range(1, v.MAX_STEPS)),
+]
 Resume = Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")]
-Seed = Annotated[int, typer.Option(help="Random seed.")]
-Precision = Annotated[str, typer.Option(help="Lightning precision: 32-true, bf16-mixed, 16-mixed.")]
-Accelerator = Annotated[str, typer.Option(help="cpu, gpu, auto.")]
-Threads = Annotated[int | None, typer.Option(help="CPU threads for torch.")]
+Seed = Annotated[int, typer.Option(help="Random seed.", callback=v.seed)]
+Precision = Annotated[
+    str,
+    typer.Option(
+        help="Lightning precision: 32-true, bf16-mixed, 16-mixed, ...",
+        callback=v.choice(*v.PRECISIONS),
+    ),
+]
+Accelerator = Annotated[
+    str, typer.Option(help="cpu, gpu, auto.", callback=v.choice(*v.ACCELERATORS))
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(help="CPU threads for torch.", callback=v.int_range(1, v.MAX_THREADS)),
+]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
+LearningRate = Annotated[
+    float | None,
+    typer.Option(
+        help="Learning rate (overrides the preset's).",
+        callback=v.float_range(0.0, 10.0, low_open=True),
+    ),
+]
+Devices = Annotated[
+    str, typer.Option(help="Devices per node (e.g. 1, 4, auto).", callback=v.devices)
+]
+NumNodes = Annotated[
+    int, typer.Option(help="Nodes for multi-node DDP.", callback=v.int_range(1, 100_000))
+]
+
+
+def check_accelerator(accelerator: str) -> None:
+    """Refuse a GPU accelerator on a machine without one (imports torch: call it after
+    the cheap checks, before anything is created)."""
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise_no_device(accelerator, "no CUDA GPU is available on this machine")
+    elif accelerator == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise_no_device(accelerator, "Apple's MPS is not available on this machine")
+
+
+def raise_no_device(accelerator: str, why: str) -> None:
+    from latentmusic.errors import InputError
+
+    raise InputError(f"--accelerator {accelerator} cannot be used: {why}.")
+
+
+def check_saved(path: object) -> None:
+    """A training command says "saved" only when a model was written."""
+    from pathlib import Path
+
+    from latentmusic.errors import InputError
+
+    if not (Path(str(path)) / "model.safetensors").is_file():
+        raise InputError(
+            f"Training stopped before it could save a model; nothing was written to {path}."
+        )

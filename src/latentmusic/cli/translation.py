@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from latentmusic.cli import train_options as opt
+from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
 app = typer.Typer(
@@ -50,10 +51,18 @@ def translate(
             ),
         ),
     ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Random seed for repeatable output.")] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature (0 = greedy).", callback=v.temperature)
+    ] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed for repeatable output.", callback=v.seed)
+    ] = None,
     chunk_seconds: Annotated[
-        float, typer.Option(help="Seconds decoded per step (state carries over).")
+        float,
+        typer.Option(
+            help="Seconds decoded per step (state carries over).",
+            callback=v.float_range(0.0, 600.0, low_open=True),
+        ),
     ] = 1.0,
     threads: opt.Threads = None,
     progress: opt.Progress = True,
@@ -66,6 +75,12 @@ def translate(
     """
     import sys
 
+    v.input_file(source, "Audio file")
+    targets = _targets(to)
+    if out is not None:
+        if out.exists() and out.is_dir() and isinstance(targets, str) and targets != "all":
+            raise v.InputError(f"The output {out} is an existing directory; give a file name.")
+        v.writable_location(out, "output")
     from latentmusic.translation.model import load_translator, translate_file
 
     if threads:
@@ -73,7 +88,6 @@ def translate(
 
         torch.set_num_threads(threads)
     translator = load_translator(model)
-    targets = _targets(to)
     if out is None:
         stem = source.stem
         out = (
@@ -129,11 +143,16 @@ def domains(
 def add_domain(
     model: Annotated[Path, model_option("Trained translation model to extend.")],
     data: Annotated[
-        Path, typer.Option(help="Folder of audio of the new domain (any rates, any layout).")
+        Path,
+        typer.Option(
+            help="Folder of audio of the new domain (any rates, any layout).",
+            callback=v.existing_dir,
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Run directory of the extended model.")],
     name: Annotated[
-        str | None, typer.Option(help="Domain name (default: the folder's name).")
+        str | None,
+        typer.Option(help="Domain name (default: the folder's name).", callback=v.domain_name),
     ] = None,
     init_decoder: Annotated[
         str | None, typer.Option(help="Start the new decoder from this known domain's decoder.")
@@ -156,12 +175,13 @@ def add_domain(
     translation stays exactly as it was; the confusion network gains an untrained output
     for the new domain.
     """
-    from latentmusic.errors import InputError
+    if name is None:
+        v.domain_name(None, data.resolve().name)  # the default name obeys the same rules
+    v.output_dir(out, "run directory")
+    opt.check_accelerator(accelerator)
     from latentmusic.train.harness import TrainSettings
     from latentmusic.translation.train import add_domain as _add_domain
 
-    if not data.exists():
-        raise InputError(f"Data directory {data} does not exist.")
     settings = TrainSettings(
         out=out,
         max_steps=steps,
@@ -176,7 +196,9 @@ def add_domain(
         threads=threads,
         progress=progress,
     )
-    path = _add_domain(model, data, out, settings, name=name, init_decoder=init_decoder)
+    with v.removed_on_failure(out, keep=v.holds_run):
+        path = _add_domain(model, data, out, settings, name=name, init_decoder=init_decoder)
+        opt.check_saved(path)
     typer.echo(f"Model with the new domain saved to {path}")
 
 

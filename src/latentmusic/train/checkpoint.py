@@ -7,6 +7,7 @@ names the family and model type so :func:`latentmusic.load` can rebuild the mode
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,14 +107,13 @@ def read_checkpoint(path: str | Path, *, family: str | None = None) -> Checkpoin
             raise CheckpointError(
                 f"{directory} is not a latentmusic checkpoint: {name} is missing."
             )
-    try:
-        config = json.loads((directory / CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{directory / CONFIG} is corrupt: it is not valid JSON.") from exc
+    _check_readable(directory / WEIGHTS)
+    config = _read_json(directory / CONFIG)
     if not isinstance(config, dict) or "family" not in config or "config" not in config:
         raise CheckpointError(
             f"{directory / CONFIG} does not describe a latentmusic model (no 'family')."
         )
+    _check_types(config, directory / CONFIG)
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{directory} was written by a newer latentmusic (format {config['format_version']}); upgrade to load it."
@@ -124,10 +124,12 @@ def read_checkpoint(path: str | Path, *, family: str | None = None) -> Checkpoin
         )
     meta: dict[str, Any] = {}
     if (directory / META).is_file():
-        try:
-            meta = json.loads((directory / META).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{directory / META} is corrupt: it is not valid JSON.") from exc
+        meta = _read_json(directory / META)
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{directory / META} is corrupt: it is not a JSON object.")
+        metrics = meta.get("metrics", {})
+        if not isinstance(metrics, dict):
+            raise CheckpointError(f"{directory / META} is corrupt: 'metrics' is not an object.")
     try:
         state = load_file(str(directory / WEIGHTS))
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
@@ -151,6 +153,35 @@ def read_checkpoint(path: str | Path, *, family: str | None = None) -> Checkpoin
         meta=meta,
         state_dict=state,
     )
+
+
+def _check_readable(path: Path) -> None:
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"{path} cannot be read (permission denied).")
+
+
+def _read_json(path: Path) -> Any:
+    """A checkpoint's JSON file; unreadable or invalid is one sentence."""
+    try:
+        return json.loads(path.read_text())
+    except PermissionError as exc:
+        raise CheckpointError(f"{path} cannot be read (permission denied).") from exc
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror or exc}).") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path} is corrupt: it is not valid JSON.") from exc
+
+
+def _check_types(config: dict[str, Any], where: Path) -> None:
+    """The fields every reader relies on have the types it expects."""
+    for key in ("family", "model_type", "preset"):
+        if key in config and not isinstance(config[key], str):
+            raise CheckpointError(f"{where} is corrupt: '{key}' is not a string.")
+    if not isinstance(config["config"], dict):
+        raise CheckpointError(f"{where} is corrupt: 'config' is not an object.")
+    version = config.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{where} is corrupt: 'format_version' is not an integer.")
 
 
 def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:

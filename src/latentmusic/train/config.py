@@ -116,7 +116,17 @@ def apply_overrides(config: C, overrides: Mapping[str, Any] | Iterable[str]) -> 
     validate = getattr(new, "validate", None)
     if callable(validate):
         validate()
+    if changes:
+        _check_size(new)
     return new
+
+
+def _check_size(config: Any) -> None:
+    """Sizes no model could have, or a model larger than this machine's memory, are refused
+    before anything is built (see :mod:`latentmusic.limits`)."""
+    from latentmusic.limits import check_config_size
+
+    check_config_size(config)
 
 
 def resolve_config(presets: Mapping[str, C], preset: str, overrides: Iterable[str] = ()) -> C:
@@ -138,4 +148,9 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     if unknown:
         raise ConfigError(f"Config has keys {sorted(unknown)} that {cls.__name__} does not know.")
     values = {k: _coerce(v, types_[k], k) for k, v in data.items()}
-    return cls(**values)
+    try:
+        config = cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Config values do not make a {cls.__name__}: {exc}") from exc
+    _check_size(config)
+    return config

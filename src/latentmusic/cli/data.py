@@ -164,3 +164,43 @@ def melodies(
     with v.removed_on_failure(out):
         path = build_melodies(out, max_pieces=max_pieces, workers=workers)
     typer.echo(f"Melodies written to {path}")
+
+
+def _gm_set_options(sources: str | None, packages_root: list[Path] | None) -> dict:
+    return {
+        "sources": [s.strip() for s in sources.split(",") if s.strip()] if sources else None,
+        "roots": list(packages_root) if packages_root else None,
+    }
+
+
+_SOURCES_HELP = "Comma-separated sources: freedoom,openmsx,planetblupi,hydrogen (default: all)."
+_ROOT_HELP = "Where the Debian packages' files are (default: /, else fetched into the cache)."
+
+
+@app.command("drums")
+def drums(
+    out: Annotated[Path, typer.Argument(help="Output directory (MIDI drum tracks split by song).")],
+    sources: Annotated[str | None, typer.Option(help=_SOURCES_HELP)] = None,
+    packages_root: Annotated[list[Path] | None, typer.Option(help=_ROOT_HELP)] = None,
+) -> None:
+    """Drum tracks (GM channel 10) of real songs from Debian packages, with their licences."""
+    from latentmusic.data.drums import build_drums, summary
+
+    with v.removed_on_failure(out):
+        path = build_drums(out, **_gm_set_options(sources, packages_root))
+    typer.echo(f"Drum set written to {path}: {summary(path)}")
+
+
+@app.command("trios")
+def trios(
+    out: Annotated[Path, typer.Argument(help="Output directory (melody+bass+drums per song).")],
+    sources: Annotated[str | None, typer.Option(help=_SOURCES_HELP)] = None,
+    packages_root: Annotated[list[Path] | None, typer.Option(help=_ROOT_HELP)] = None,
+) -> None:
+    """Melody, bass and drum trios of real GM songs from Debian packages, with their licences."""
+    from latentmusic.data.drums import summary
+    from latentmusic.data.trios import build_trios
+
+    with v.removed_on_failure(out):
+        path = build_trios(out, **_gm_set_options(sources, packages_root))
+    typer.echo(f"Trio set written to {path}: {summary(path)}")

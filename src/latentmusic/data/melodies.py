@@ -57,9 +57,20 @@ def safe_name(piece_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", piece_id).strip("._") or "piece"
 
 
-def _write_if_missing(seq: NoteSequence, path: Path) -> None:
+def write_if_missing(seq: NoteSequence, path: Path) -> None:
     if not path.exists():  # idempotent: an interrupted build resumes where it stopped
         write_sequence(seq, path)
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write ``manifest`` as JSON unless the file already holds exactly that (a re-run of a
+    builder leaves the set untouched, modification times included)."""
+    try:
+        unchanged = json.loads(path.read_text()) == manifest
+    except (OSError, ValueError):
+        unchanged = False
+    if not unchanged:
+        write_json(path, manifest)
 
 
 def _write_piece(piece: CorpusPiece, item: CorpusItem, out: Path, stem: str) -> list[dict]:
@@ -67,17 +78,17 @@ def _write_piece(piece: CorpusPiece, item: CorpusItem, out: Path, stem: str) -> 
     common = {"id": piece.id, "collection": piece.collection, "title": piece.title, "split": split}
     if piece.collection != CHORALE_COLLECTION:
         rel = f"{split}/{stem}.mid"
-        _write_if_missing(piece.parts["melody"], out / rel)
+        write_if_missing(piece.parts["melody"], out / rel)
         return [{**common, "kind": "melody", "files": [rel]}]
     voices = []
     for voice in VOICES:
         rel = f"{split}/{stem}_{voice}.mid"
-        _write_if_missing(piece.parts[voice], out / rel)
+        write_if_missing(piece.parts[voice], out / rel)
         voices.append(rel)
     satb = merge_tracks([piece.parts[v] for v in VOICES], source_id=piece.id)
     satb.lyrics = piece.lyrics
     rel = f"{split}/{stem}_satb.mid"
-    _write_if_missing(satb, out / rel)
+    write_if_missing(satb, out / rel)
     return [
         {**common, "kind": "melody", "files": voices},
         {**common, "kind": "satb", "files": [rel]},
@@ -176,12 +187,7 @@ def build_melodies(
         "pieces": entries,
         "counts": _counts(entries, stats),
     }
-    try:
-        unchanged = json.loads(manifest_path.read_text()) == manifest
-    except (OSError, ValueError):
-        unchanged = False
-    if not unchanged:
-        write_json(manifest_path, manifest)
+    write_manifest(manifest_path, manifest)
     return out
 
 

@@ -27,7 +27,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("nsynth", "Engel et al. 2017", "notes <-> timbre embeddings; morphs", ("wavenet", "spectral")),
+        Family("nsynth", "Engel et al. 2017", "notes <-> timbre embeddings; morphs", ("wavenet", "spectral", "harmonic")),
         Family("translation", "Mor et al. 2018", "any recording played by another instrument", ("umt",)),
         Family("jukebox", "Dhariwal et al. 2020", "VQ-VAE codes and conditioned priors", ("vqvae", "prior", "upsampler")),
         Family("musicvae", "Roberts et al. 2018", "melodies, drums, trios: interpolate, sample", ("flat", "hierdec")),

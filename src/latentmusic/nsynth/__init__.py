@@ -1,10 +1,13 @@
-"""NSynth: the WaveNet autoencoder for musical notes (Engel et al. 2017) and its spectral baseline.
+"""NSynth: the WaveNet autoencoder for musical notes (Engel et al. 2017), its spectral baseline
+and our fast harmonic-plus-noise decoder.
 
-Two model types share one checkpoint family, ``nsynth``: ``wavenet``
-(:class:`latentmusic.nsynth.model.NSynthWaveNetAE`) and ``spectral``
-(:class:`latentmusic.nsynth.spectral_ae.SpectralAutoencoder`). Both expose
-``encode`` -> (frames, 16), ``decode``, ``reconstruct``, ``interpolate``, ``grid``
-and ``crossfade``. Heavy modules are imported lazily so the CLI starts fast.
+Three model types share one checkpoint family, ``nsynth``: ``wavenet``
+(:class:`latentmusic.nsynth.model.NSynthWaveNetAE`), ``spectral``
+(:class:`latentmusic.nsynth.spectral_ae.SpectralAutoencoder`) and ``harmonic``
+(:class:`latentmusic.nsynth.harmonic.HarmonicAutoencoder`, whose ``decode`` also takes the
+pitch to play). All expose ``encode`` -> (frames, 16), ``decode``, ``reconstruct``,
+``interpolate``, ``grid`` and ``crossfade``. Heavy modules are imported lazily so the CLI
+starts fast.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ def from_checkpoint(ckpt: Checkpoint) -> Any:
     elif ckpt.model_type == "spectral":
         from latentmusic.nsynth.config import SpectralAEConfig as Cfg
         from latentmusic.nsynth.spectral_ae import SpectralAutoencoder as Model
+    elif ckpt.model_type == "harmonic":
+        from latentmusic.nsynth.config import HarmonicConfig as Cfg
+        from latentmusic.nsynth.harmonic import HarmonicAutoencoder as Model
     else:
         raise CheckpointError(
             f"{ckpt.path} holds an nsynth model of unknown type '{ckpt.model_type}' "
-            "(expected wavenet or spectral)."
+            "(expected wavenet, spectral or harmonic)."
         )
     try:
         config = config_from_dict(Cfg, ckpt.config)

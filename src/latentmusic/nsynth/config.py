@@ -1,4 +1,5 @@
-"""NSynth configs: the WaveNet autoencoder and the spectral-autoencoder baseline, with presets.
+"""NSynth configs: the WaveNet autoencoder, the spectral-autoencoder baseline and the harmonic
+(harmonic-plus-noise synthesizer) decoder, with presets.
 
 ``paper`` is Engel et al. 2017 as published (and as magenta's ``h512_bo16.py``); ``small``
 learns on a 2-core CPU in a few hours; ``tiny`` trains in seconds for tests.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from latentmusic.errors import ConfigError
 
-MODEL_TYPES = ("wavenet", "spectral")
+MODEL_TYPES = ("wavenet", "spectral", "harmonic")
 
 
 def _check_schedule(steps: tuple[int, ...], factors: tuple[float, ...]) -> None:
@@ -183,6 +184,62 @@ class SpectralAEConfig:
         _check_schedule(self.lr_decay_steps, self.lr_decay_factors)
 
 
+@dataclass(frozen=True)
+class HarmonicConfig:
+    """Our fast decoder for the WaveNet autoencoder's embedding space: the same kind of
+    non-causal encoder (16 dims every ``hop`` samples), and a decoder that drives a
+    differentiable harmonic-plus-noise synthesizer from the embedding and the note's pitch.
+
+    The decoder runs MLP -> GRU over the embedding frames, then an MLP at one control frame
+    every ``control_hop`` samples (GRU state and embedding linearly upsampled) that predicts
+    an overall amplitude, a distribution over ``n_harmonics`` harmonics of f0 and
+    ``noise_bands`` filtered-noise magnitudes.
+    Trained with the multi-resolution STFT loss (the eval's spectral distance).
+    """
+
+    sample_rate: int = 16000
+    crop: int = 8192  # training crop (samples); a multiple of hop
+    # Non-causal encoder, as NSynthConfig's (it reads the mu-law companded signal).
+    encoder_width: int = 32
+    encoder_layers: int = 20
+    encoder_cycle: int = 10
+    encoder_kernel: int = 3
+    bottleneck: int = 16
+    hop: int = 512
+    # Decoder: control frames every control_hop samples (a divisor of hop).
+    control_hop: int = 128
+    hidden: int = 256  # MLP width and GRU size
+    mlp_layers: int = 2  # Linear -> LayerNorm -> LeakyReLU blocks per MLP
+    n_harmonics: int = 80
+    noise_bands: int = 65  # frequency samples of the noise filter (FIR of 2 * (bands - 1) taps)
+    lr: float = 1e-3
+    lr_decay_steps: tuple[int, ...] = ()
+    lr_decay_factors: tuple[float, ...] = ()
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+
+    def validate(self) -> None:
+        positive = (
+            "sample_rate", "crop", "encoder_width", "encoder_layers", "encoder_cycle",
+            "encoder_kernel", "bottleneck", "hop", "control_hop", "hidden", "mlp_layers",
+            "n_harmonics",
+        )  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        if self.hop % self.control_hop:
+            raise ConfigError(
+                f"'hop' ({self.hop}) must be a multiple of 'control_hop' ({self.control_hop})."
+            )
+        if self.crop % self.hop:
+            raise ConfigError(f"'crop' ({self.crop}) must be a multiple of 'hop' ({self.hop}).")
+        if self.noise_bands < 2:
+            raise ConfigError(f"'noise_bands' must be at least 2, got {self.noise_bands}.")
+        if self.lr <= 0:
+            raise ConfigError(f"'lr' must be positive, got {self.lr}.")
+        _check_schedule(self.lr_decay_steps, self.lr_decay_factors)
+
+
 PRESETS: dict[str, NSynthConfig] = {
     # Engel et al. 2017: encoder 30 layers (3 cycles of dilations 1..512), width 128, kernel 3;
     # 16-dim bottleneck every 512 samples; decoder 30 layers, residual 512, skip 256, kernel 3;
@@ -254,12 +311,39 @@ SPECTRAL_PRESETS: dict[str, SpectralAEConfig] = {
 }
 
 
-def presets_for(model_type: str) -> dict[str, NSynthConfig] | dict[str, SpectralAEConfig]:
-    """The preset table of a model type ("wavenet" or "spectral")."""
+HARMONIC_PRESETS: dict[str, HarmonicConfig] = {
+    # For CPU sittings: the WaveNet `small` preset's encoder and embedding (16 dims every 512
+    # samples), a 256-wide GRU over embedding frames and an MLP at 125 control frames/s, 80
+    # harmonics and 65 noise bands; 0.5 s crops so the 2048-point STFT sees several frames.
+    # About 1 s per step of 8 crops on one core, 3/4 of it the encoder.
+    "small": HarmonicConfig(lr_decay_steps=(3_000, 6_000), lr_decay_factors=(0.3, 0.1)),
+    # Tests: trains in seconds.
+    "tiny": HarmonicConfig(
+        crop=4096,
+        encoder_width=16,
+        encoder_layers=4,
+        encoder_cycle=4,
+        hop=128,
+        control_hop=64,
+        hidden=48,
+        mlp_layers=1,
+        n_harmonics=40,
+        noise_bands=17,
+        lr=3e-3,
+    ),
+}
+
+
+def presets_for(
+    model_type: str,
+) -> dict[str, NSynthConfig] | dict[str, SpectralAEConfig] | dict[str, HarmonicConfig]:
+    """The preset table of a model type ("wavenet", "spectral" or "harmonic")."""
     if model_type == "wavenet":
         return PRESETS
     if model_type == "spectral":
         return SPECTRAL_PRESETS
+    if model_type == "harmonic":
+        return HARMONIC_PRESETS
     raise ConfigError(
         f"Unknown nsynth model type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}."
     )

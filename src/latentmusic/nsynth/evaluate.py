@@ -2,7 +2,9 @@
 
 On held-out notes (the ``test`` split of an NSynth-format set holds instruments never heard
 in training) every system -- the original audio, the WaveNet autoencoder, and each
-``--baseline`` (e.g. the spectral autoencoder) -- is measured by:
+``--baseline`` (e.g. the spectral autoencoder) -- is measured by (the harmonic model, which
+plays an embedding at a given pitch, reconstructs each note at its labelled pitch, or with
+``--option pitch=estimate`` at the pitch pyin finds in the original):
 
 - **pitch accuracy**: the median f0 librosa.pyin finds lies within 50 cents of the
   labelled pitch (pyin searches +-13 semitones around the label, so octave errors count
@@ -40,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "batch": 8,  # notes decoded together
     "page_notes": 8,  # notes shown with players and rainbowgrams
     "classifier_notes": 2000,  # training notes the family classifier sees (at most)
+    # Pitch-conditioned models (harmonic): play the note's "label", or "estimate" it from the
+    # original audio (pyin) as `nsynth reconstruct` does for a file without a label.
+    "pitch": "label",
 }
 N_MELS = 64
 CENTS_TOLERANCE = 50.0
@@ -64,6 +69,8 @@ def _options(options: dict[str, str]) -> dict[str, Any]:
         raise InputError(
             "Eval options max_notes and batch must be >= 1, seconds > 0, page_notes >= 0."
         )
+    if out["pitch"] not in ("label", "estimate"):
+        raise InputError(f"Eval option pitch must be label or estimate, not {out['pitch']!r}.")
     if out["classifier_notes"] < 2:
         raise InputError("Eval option classifier_notes must be at least 2.")
     return out
@@ -254,12 +261,16 @@ def evaluate(
     originals = np.stack([_load_clip(n.audio_path, sr, length) for n in notes])
     audio_by_system: dict[str, np.ndarray] = {"original": originals}
     timing: dict[str, float] = {}
+    labels = np.array([float(n.pitch) for n in notes], dtype=np.float32)
     for name, m in systems.items():
         started = time.perf_counter()
         parts = []
         for i in range(0, len(notes), opts["batch"]):
+            kw = dict(decode_kw)
+            if getattr(m, "takes_pitch", False) and opts["pitch"] == "label":
+                kw["pitch"] = labels[i : i + opts["batch"]]  # else the model estimates it
             with torch.no_grad():
-                parts.append(m.reconstruct(originals[i : i + opts["batch"]], **decode_kw).numpy())
+                parts.append(m.reconstruct(originals[i : i + opts["batch"]], **kw).numpy())
         audio_by_system[name] = np.concatenate(parts)
         timing[name] = (time.perf_counter() - started) / len(notes)
 

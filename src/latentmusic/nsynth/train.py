@@ -1,11 +1,13 @@
-"""``latentmusic train nsynth``: train the WaveNet autoencoder (or the spectral baseline).
+"""``latentmusic train nsynth``: train the WaveNet autoencoder (or the spectral baseline, or the
+harmonic decoder).
 
 Data is an NSynth-format directory (the real NSynth release or ``latentmusic data notes``);
 training draws random crops of each note (6144 samples for the paper preset) and runs
 through the shared Lightning harness, so logs, periodic checkpoints, exact ``--resume``,
 mixed precision and DDP all work the same as for every other family.
 
-Logged: ``train/loss`` (nats per sample for WaveNet, weighted MSE for the baseline),
+Logged: ``train/loss`` (nats per sample for WaveNet, weighted MSE for the baseline,
+multi-resolution STFT loss for the harmonic model),
 ``train/lr``, ``val/loss`` and, for WaveNet, ``val/nll`` (nats) and ``val/bits`` (bits per
 sample; 8 is chance for 256 classes).
 """
@@ -46,14 +48,19 @@ class NSynthModule(FamilyModule):
         self.model = model
         self.preset = preset
 
+    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        if getattr(self.model, "takes_pitch", False):  # the harmonic model plays the label's f0
+            return self.model.loss(batch["audio"], batch["pitch"])
+        return self.model.loss(batch["audio"])
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.model.loss(batch["audio"])
+        loss = self._loss(batch)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        loss = self.model.loss(batch["audio"])
+        loss = self._loss(batch)
         self.log("val/loss", loss, prog_bar=True)
         if self.model.model_type == "wavenet":
             self.log("val/nll", loss)
@@ -94,11 +101,15 @@ def export(
 
 
 def build_model(model_type: str, config: Any) -> torch.nn.Module:
-    """A fresh model of ``model_type`` ("wavenet" or "spectral") from its config."""
+    """A fresh model of ``model_type`` ("wavenet", "spectral" or "harmonic") from its config."""
     if model_type == "wavenet":
         from latentmusic.nsynth.model import NSynthWaveNetAE
 
         return NSynthWaveNetAE(config)
+    if model_type == "harmonic":
+        from latentmusic.nsynth.harmonic import HarmonicAutoencoder
+
+        return HarmonicAutoencoder(config)
     from latentmusic.nsynth.spectral_ae import SpectralAutoencoder
 
     return SpectralAutoencoder(config)
@@ -144,7 +155,8 @@ def train(
 ) -> Path:
     """Train an NSynth model on an NSynth-format directory; returns the run directory.
 
-    ``model_type`` is "wavenet" (default) or "spectral" (the paper's baseline);
+    ``model_type`` is "wavenet" (default), "spectral" (the paper's baseline) or "harmonic"
+    (our fast harmonic-plus-noise decoder, trained on the notes' labelled pitch);
     ``settings.batch_size`` crops per step; ``init`` starts from a checkpoint's weights.
     """
     model_type = model_type or "wavenet"

@@ -1,4 +1,4 @@
-"""NSynth verbs shared by both models, and the file-level helpers the CLI, eval and demo use.
+"""NSynth verbs shared by every model type, and the file-level helpers the CLI, eval and demo use.
 
 :class:`EmbeddingVerbs` gives any model with ``encode``/``decode`` over (frames, 16)
 embeddings the family's verbs: ``reconstruct``, ``interpolate`` (latent, via
@@ -70,7 +70,7 @@ def as_embedding_batch(embedding: Any, channels: int) -> tuple[torch.Tensor, boo
 
 
 class EmbeddingVerbs:
-    """Family verbs built on ``encode`` / ``decode``; both NSynth models inherit them."""
+    """Family verbs built on ``encode`` / ``decode``; every NSynth model inherits them."""
 
     sample_rate: int
     hop: int
@@ -172,7 +172,7 @@ def note(message: str) -> None:
 
 
 def load_model(path: str | Path) -> Any:
-    """Load an NSynth checkpoint (WaveNet or spectral); another family's is a CheckpointError."""
+    """Load an NSynth checkpoint (any model type); another family's is a CheckpointError."""
     from latentmusic.nsynth import from_checkpoint
     from latentmusic.train.checkpoint import read_checkpoint
 
@@ -222,14 +222,38 @@ def load_embedding(path: str | Path, channels: int) -> np.ndarray:
 
 
 def decode_options(
-    temperature: float = 1.0, seed: int | None = 0, backend: str = "auto"
+    temperature: float = 1.0,
+    seed: int | None = 0,
+    backend: str = "auto",
+    pitch: float | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``model.decode``; validated here so every front end agrees."""
+    """Keyword arguments for ``model.decode``; validated here so every front end agrees.
+
+    ``pitch`` (a MIDI note number) is for models that play an embedding at a given pitch
+    (the harmonic model); it is left out when None, so the other models never see it.
+    """
     if temperature < 0:
         raise InputError(f"Temperature must be >= 0 (0 = greedy), got {temperature}.")
     if backend not in ("auto", "torch", "fused"):
         raise InputError(f"Unknown decoding backend '{backend}'; use auto, torch or fused.")
-    return {"temperature": float(temperature), "seed": seed, "backend": backend}
+    options: dict[str, Any] = {"temperature": float(temperature), "seed": seed, "backend": backend}
+    if pitch is not None:
+        if not 0 < pitch <= 135:
+            raise InputError(
+                f"--pitch must be a MIDI note number (e.g. 60 = middle C), got {pitch}."
+            )
+        options["pitch"] = float(pitch)
+    return options
+
+
+def _for_model(model: Any, decode_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a pitch for a model whose embedding carries the pitch itself, in one sentence."""
+    if decode_kwargs.get("pitch") is not None and not getattr(model, "takes_pitch", False):
+        raise InputError(
+            f"--pitch is for the harmonic model; a {model.model_type} model's embedding "
+            "carries the pitch itself."
+        )
+    return decode_kwargs
 
 
 def encode_file(model: Any, audio_path: str | Path, out: str | Path) -> np.ndarray:
@@ -249,7 +273,7 @@ def decode_file(
 
     z = load_embedding(embedding_path, model.bottleneck)
     with torch.no_grad():
-        audio = model.decode(z, **decode_kwargs).numpy()
+        audio = model.decode(z, **_for_model(model, decode_kwargs)).numpy()
     io.save(out, audio, model.sample_rate)
     return audio
 
@@ -262,7 +286,7 @@ def reconstruct_file(
 
     audio = load_audio(audio_path, model.sample_rate)
     with torch.no_grad():
-        recon = model.reconstruct(audio, **decode_kwargs).numpy()
+        recon = model.reconstruct(audio, **_for_model(model, decode_kwargs)).numpy()
     io.save(out, recon, model.sample_rate)
     return recon
 
@@ -292,6 +316,7 @@ def interpolate_files(
 
     if steps < 2:
         raise InputError(f"--steps must be at least 2 (the two endpoints), got {steps}.")
+    decode_kwargs = _for_model(model, decode_kwargs)
     a = load_audio(a_path, model.sample_rate)
     b = load_audio(b_path, model.sample_rate)
     with torch.no_grad():
@@ -325,7 +350,7 @@ def grid_file(
         )
     corners = [load_audio(p, model.sample_rate) for p in corner_paths]
     with torch.no_grad():
-        audio = model.grid(corners, x, y, **decode_kwargs).numpy()
+        audio = model.grid(corners, x, y, **_for_model(model, decode_kwargs)).numpy()
     io.save(out, audio, model.sample_rate)
     return audio
 

@@ -1,0 +1,333 @@
+"""The harmonic model: its synthesizer in numbers, a tiny model learning one note at the right
+pitch, checkpoints through ``latentmusic.load``, the CLI verbs and ``eval nsynth`` on it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import latentmusic
+from latentmusic.errors import InputError
+from latentmusic.nsynth.config import HARMONIC_PRESETS, PRESETS
+from latentmusic.nsynth.evaluate import cents_off, median_f0
+from latentmusic.nsynth.harmonic import (
+    HarmonicAutoencoder,
+    filtered_noise,
+    harmonic_mask,
+    harmonic_synth,
+)
+from latentmusic.nsynth.model import NSynthWaveNetAE
+from latentmusic.nsynth.train import export
+
+TINY = HARMONIC_PRESETS["tiny"]
+PITCH = 57  # A3, 220 Hz
+SR = 16000
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests share busy cores: one torch thread avoids oversubscription stalls."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tone(pitch: float, amps: list[float], n: int = 7936) -> np.ndarray:
+    """A harmonic tone (10 ms attack, slow decay, peak 0.5) of ``n`` samples."""
+    t = np.arange(n) / SR
+    f = 440.0 * 2.0 ** ((pitch - 69) / 12)
+    x = sum(a * np.sin(2 * np.pi * f * k * t) for k, a in enumerate(amps, 1) if a)
+    return (0.5 * x / np.abs(x).max() * np.minimum(1.0, t / 0.01) * np.exp(-1.5 * t)).astype(
+        np.float32
+    )
+
+
+INSTRUMENTS = (  # (split, family, family id, harmonic amplitudes)
+    ("train", "flute", 2, [1.0, 0.3, 0.1]),
+    ("train", "brass", 1, [1.0 / k for k in range(1, 12)]),
+    ("valid", "organ", 6, [1.0, 0.0, 0.5]),
+    ("test", "organ", 6, [1.0, 0.0, 0.4, 0.0, 0.4]),
+)
+
+
+def make_note_set(root: Path, pitches: tuple[int, ...]) -> Path:
+    """An NSynth-format set of harmonic tones, split by instrument as NSynth is."""
+    examples: dict[str, dict] = {"train": {}, "valid": {}, "test": {}}
+    for inst, (split, family, family_id, amps) in enumerate(INSTRUMENTS):
+        (root / split / "audio").mkdir(parents=True, exist_ok=True)
+        for pitch in pitches:
+            name = f"{family}_acoustic_{inst:03d}"
+            key = f"{name}-{pitch:03d}-100"
+            sf.write(root / split / "audio" / f"{key}.wav", tone(pitch, amps), SR)
+            examples[split][key] = {
+                "note": len(examples[split]), "note_str": key, "instrument": inst,
+                "instrument_str": name, "instrument_family": family_id,
+                "instrument_family_str": family, "instrument_source": 0,
+                "instrument_source_str": "acoustic", "pitch": pitch, "velocity": 100,
+                "sample_rate": SR, "qualities": [0] * 10, "qualities_str": [],
+            }  # fmt: skip
+    for split, notes in examples.items():
+        (root / split / "examples.json").write_text(json.dumps(notes))
+    return root
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """``latentmusic ARGS`` in this process: (exit code, stdout, stderr)."""
+    from latentmusic.cli.main import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _power_at(audio: np.ndarray, hz: float, sr: int = SR) -> float:
+    """Hann-windowed power spectrum at the bin nearest ``hz`` (max over +-1 bin)."""
+    spec = np.abs(np.fft.rfft(audio * np.hanning(audio.size))) ** 2
+    b = int(round(hz * audio.size / sr))
+    return float(spec[max(b - 1, 0) : b + 2].max())
+
+
+# ------------------------------------------------------------------------------ synthesizer
+def test_model_and_synthesizer_shapes() -> None:
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder(TINY)
+    audio = torch.randn(2, 1024) * 0.1
+    z = model.embed(audio)
+    assert z.shape == (2, 16, 1024 // TINY.hop)
+    harmonics, noise, f0 = model.controls(z, torch.tensor([60.0, 72.0]))
+    frames = 1024 // TINY.control_hop
+    assert harmonics.shape == (2, frames, TINY.n_harmonics)
+    assert noise.shape == (2, frames, TINY.noise_bands)
+    assert torch.allclose(f0, torch.tensor([261.6256, 523.2511]), atol=1e-3)
+    assert model.synthesize(z, torch.tensor([60.0, 72.0])).shape == (2, 1024)
+    assert filtered_noise(noise, TINY.control_hop).shape == (2, 1024)
+    zs = model.encode(audio[0].numpy())
+    assert zs.shape == (1024 // TINY.hop, 16)
+    assert model.decode(zs, pitch=60).shape == (1024,)
+    assert model.decode(model.encode(audio), pitch=[60, 64]).shape == (2, 1024)
+    with pytest.raises(InputError, match="--pitch"):
+        model.decode(zs)
+
+
+def test_harmonic_amplitudes_give_peaks_at_f0_and_its_harmonics() -> None:
+    f0, n = 220.0, SR  # one second: 1 Hz bins
+    amps = torch.tensor([1.0, 0.5, 0.25, 0.0])[None, None].expand(1, 10, 4)  # constant
+    audio = harmonic_synth(amps, torch.tensor([f0]), n, SR)[0].numpy()
+    peaks = [_power_at(audio, k * f0) for k in (1, 2, 3)]
+    assert np.allclose(np.sqrt(np.array(peaks) / peaks[0]), [1.0, 0.5, 0.25], atol=0.01)
+    spec = np.abs(np.fft.rfft(audio * np.hanning(n))) ** 2
+    assert int(spec.argmax()) == 220
+    # Nothing between the harmonics, nothing at the silent 4th.
+    for hz in (110.0, 330.0, 550.0, 880.0, 1500.0):
+        assert _power_at(audio, hz) < 1e-6 * peaks[0]
+    # Sample 0 is sin(0) (phase starts at 0); the level is the sum of sines' amplitudes.
+    assert abs(audio[0]) < 1e-6 and np.abs(audio).max() <= 1.75 + 1e-4
+
+
+def test_harmonics_above_nyquist_are_masked_and_do_not_alias() -> None:
+    f0 = torch.tensor([3000.0, 100.0])
+    mask = harmonic_mask(f0, 8, SR)
+    assert mask[0].tolist() == [1, 1, 0, 0, 0, 0, 0, 0]  # 3, 6 kHz below 8 kHz; 9 kHz+ not
+    assert mask[1].tolist() == [1] * 8
+    # Through the model: masked harmonics get zero amplitude whatever the network says.
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder(TINY)
+    z = torch.randn(1, 16, 8)
+    harmonics, _, _ = model.controls(z, torch.tensor([90.0]))  # 1480 Hz: 5 harmonics fit
+    assert (harmonics[..., 5:] == 0).all() and (harmonics[..., :5] > 0).all()
+    # Equal amplitudes on all 8 harmonics of 3 kHz, masked: only 3 and 6 kHz sound, none of
+    # the aliases of 9, 12, 15 kHz (at 7, 4, 1 kHz).
+    amps = torch.ones(1, 10, 8) * mask[:1, None, :]
+    audio = harmonic_synth(amps, f0[:1], SR, SR)[0].numpy()
+    top = _power_at(audio, 3000.0)
+    assert _power_at(audio, 6000.0) > 0.5 * top
+    for alias in (7000.0, 4000.0, 1000.0):
+        assert _power_at(audio, alias) < 1e-6 * top
+
+
+def test_noise_filter_follows_its_magnitudes() -> None:
+    """Frequency-sampled FIR: low-pass magnitudes (1 below 2 kHz, 0 above) shape white noise."""
+    bands = TINY.noise_bands  # 17 bands over 0..8 kHz: 500 Hz apart
+    mags = (torch.arange(bands) * 500.0 < 2000.0).float()[None, None].expand(1, 250, bands)
+    gen = torch.Generator().manual_seed(0)
+    audio = filtered_noise(mags, 64, gen)[0].numpy()
+    spec = np.abs(np.fft.rfft(audio)) ** 2
+    hz = np.fft.rfftfreq(audio.size, 1 / SR)
+    low, high = spec[(hz > 200) & (hz < 1500)].mean(), spec[hz > 4000].mean()
+    assert high < 1e-3 * low
+    assert 0.05 < audio.std() < 1.0
+
+
+# ------------------------------------------------------------------------------ learning
+@pytest.fixture(scope="module")
+def overfit(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny model trained on one harmonic note; its losses and exported run."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    target = torch.from_numpy(tone(PITCH, [1.0, 0.6, 0.4, 0.25, 0.1]))[None]
+    pitch = torch.tensor([float(PITCH)])
+    model = HarmonicAutoencoder(TINY)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss = model.loss(target, pitch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    run = export(model, tmp_path_factory.mktemp("harmonic") / "run", "tiny")
+    return {"model": model, "losses": losses, "target": target[0].numpy(), "run": run}
+
+
+def test_a_tiny_model_learns_one_note_at_its_pitch(overfit: dict) -> None:
+    first, last = np.mean(overfit["losses"][:5]), np.mean(overfit["losses"][-5:])
+    assert last < 0.6 * first, (first, last)
+    model = overfit["model"]
+    recon = model.reconstruct(overfit["target"], pitch=PITCH, seed=0).numpy()
+    f0 = median_f0(recon, SR, PITCH)
+    assert abs(cents_off(f0, PITCH)) < 50, f0
+    # Its spectrum is the note's: the same loss as training reached, on the decoded audio.
+    dist = float(
+        model.spectral_loss(
+            torch.from_numpy(recon)[None], torch.from_numpy(overfit["target"])[None]
+        )
+    )
+    assert dist < 0.6 * first
+    # Without a pitch, reconstruct plays the pitch it estimates from the sound.
+    estimated = float(model.estimate_pitch(overfit["target"])[0])
+    assert abs(estimated - PITCH) < 0.25
+    again = model.reconstruct(overfit["target"], seed=0).numpy()
+    assert abs(cents_off(median_f0(again, SR, PITCH), PITCH)) < 50
+
+
+def test_save_and_load_round_trip(overfit: dict) -> None:
+    loaded = latentmusic.load(overfit["run"])
+    assert isinstance(loaded, HarmonicAutoencoder) and loaded.preset == "tiny"
+    assert not loaded.training
+    for key, value in overfit["model"].state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    z = loaded.encode(overfit["target"])
+    assert torch.equal(
+        loaded.decode(z, pitch=PITCH, seed=3), overfit["model"].decode(z, pitch=PITCH, seed=3)
+    )
+
+
+def test_train_command_trains_the_harmonic_type(tmp_path: Path) -> None:
+    from latentmusic.nsynth.train import train
+    from latentmusic.train.harness import TrainSettings
+
+    data = make_note_set(tmp_path / "notes", pitches=(55, 60))
+    settings = TrainSettings(
+        out=tmp_path / "run", max_steps=3, batch_size=2, val_every=3, ckpt_every=3,
+        val_batches=1, progress=False, accelerator="cpu", threads=1,
+    )  # fmt: skip
+    run = train(data, tmp_path / "run", "tiny", "harmonic", [], settings, None)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model_type"] == "harmonic" and config["preset"] == "tiny"
+    model = latentmusic.load(run)
+    assert model.model_type == "harmonic" and model.config == TINY
+
+
+# ------------------------------------------------------------------------------ CLI and eval
+def test_cli_encode_decode_interpolate(
+    overfit: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = overfit["run"]
+    a = tmp_path / "a.wav"
+    b = tmp_path / "b.wav"
+    sf.write(a, overfit["target"], SR)
+    sf.write(b, tone(PITCH, [1.0, 0.0, 0.5, 0.0, 0.3]), SR)
+    code, out, _ = run_cli(capsys, "nsynth", "encode", a, "-m", run, "-o", tmp_path / "a.npy")
+    assert code == 0 and "Embedding 62x16" in out
+
+    code, _, err = run_cli(
+        capsys, "nsynth", "decode", tmp_path / "a.npy", "-m", run, "-o", tmp_path / "d.wav"
+    )
+    assert code != 0 and "--pitch" in err
+    code, _, _ = run_cli(
+        capsys,
+        "nsynth",
+        "decode",
+        tmp_path / "a.npy",
+        "-m",
+        run,
+        "-o",
+        tmp_path / "d.wav",
+        "--pitch",
+        "64",
+    )
+    assert code == 0
+    audio, sr = sf.read(tmp_path / "d.wav")
+    assert sr == SR and audio.shape == (62 * TINY.hop,)
+    assert abs(cents_off(median_f0(audio, SR, 64), 64)) < 50  # played at the asked pitch
+
+    # The morph keeps A's pitch (estimated) at every step while the embedding moves.
+    code, _, _ = run_cli(
+        capsys,
+        "nsynth",
+        "interpolate",
+        a,
+        b,
+        "-m",
+        run,
+        "-o",
+        tmp_path / "morph",
+        "--steps",
+        "3",
+        "--no-rainbowgrams",
+    )
+    assert code == 0
+    steps = [sf.read(tmp_path / "morph" / f"latent_{i}.wav")[0] for i in range(3)]
+    for clip in steps:
+        assert abs(cents_off(median_f0(clip, SR, PITCH), PITCH)) < 50
+    assert not np.allclose(steps[0], steps[2], atol=1e-3)  # the timbre did move
+
+    # --pitch moves the whole morph; it is refused for a model whose embedding holds the pitch.
+    code, _, _ = run_cli(
+        capsys, "nsynth", "interpolate", a, b, "-m", run, "-o", tmp_path / "up", "--steps", "2",
+        "--no-rainbowgrams", "--pitch", "62",
+    )  # fmt: skip
+    assert code == 0
+    assert abs(cents_off(median_f0(sf.read(tmp_path / "up" / "latent_1.wav")[0], SR, 62), 62)) < 50
+    wavenet = export(NSynthWaveNetAE(PRESETS["tiny"]), tmp_path / "wn", "tiny")
+    code, _, err = run_cli(
+        capsys, "nsynth", "reconstruct", a, "-m", wavenet, "-o", tmp_path / "w.wav", "--pitch", "60"
+    )
+    assert code != 0 and "--pitch is for the harmonic model" in err
+
+
+def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None:
+    from latentmusic.nsynth.evaluate import evaluate
+
+    data = make_note_set(tmp_path / "notes", pitches=(PITCH, 64))
+    results = evaluate(
+        overfit["run"], data, "test", tmp_path / "eval", [], {"seconds": "0.25", "page_notes": "1"}
+    )
+    system = results["systems"]["harmonic"]
+    assert results["options"]["pitch"] == "label"
+    assert system["pitch_accuracy"] == 1.0  # both test notes played at their labelled pitch
+    assert 0.0 <= system["family_accuracy"] <= 1.0
+    assert math.isfinite(system["spectral_distance"]) and system["spectral_distance"] > 0
+    estimated = evaluate(
+        overfit["run"],
+        data,
+        "test",
+        tmp_path / "eval2",
+        [],
+        {"seconds": "0.25", "page_notes": "0", "pitch": "estimate"},
+    )
+    assert estimated["systems"]["harmonic"]["pitch_accuracy"] == 1.0
+    with pytest.raises(InputError, match="label or estimate"):
+        evaluate(overfit["run"], data, "test", tmp_path / "eval3", [], {"pitch": "guess"})

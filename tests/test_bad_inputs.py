@@ -179,7 +179,7 @@ CASES: list[tuple[list[str], str]] = [
 def test_bad_value_is_one_sentence_and_leaves_nothing(
     place: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    (place / "e.npy").write_bytes(b"")  # exists; never read when an option is refused first
+    np.save(place / "e.npy", np.zeros((4, 16), np.float32))  # a valid embedding
     before = listing(place)
     code, out, err = cli(capsys, *args)
     assert code != 0, out
@@ -422,3 +422,84 @@ def test_a_signal_cleans_temporary_files_and_says_interrupted(tmp_path: Path, si
         == f"error: interrupted ({'SIGTERM' if signum == signal.SIGTERM else 'Ctrl-C'})."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_wav_with_a_bad_soundfont_leaves_no_midi(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 16: rendering fails after the .mid was written; the .mid goes too."""
+    model = _musicvae_checkpoint(tmp_path / "vae")
+    (tmp_path / "bad.sf2").write_text("not a SoundFont")
+    code, _, err = cli(capsys, "musicvae", "sample", "-m", model, "-n", "1", "-o",
+                       tmp_path / "s.mid", "--wav", "--soundfont", tmp_path / "bad.sf2")  # fmt: skip
+    assert code != 0 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.sf2", "vae"]
+
+
+def _jukebox_run(root: Path) -> Path:
+    from latentmusic.jukebox.config import presets_for
+
+    for name, model_type in (("vqvae", "vqvae"), ("prior", "prior")):
+        config = config_to_dict(presets_for(model_type)["tiny"])
+        extra = {"vqvae": "../vqvae"} if model_type == "prior" else {}
+        save_checkpoint(root / name, torch.nn.Linear(1, 1), family="jukebox",
+                        model_type=model_type, preset="tiny", config=config, extra=extra)  # fmt: skip
+    return root
+
+
+def test_info_describes_a_jukebox_run_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 11: the run directory every jukebox command accepts, model by model."""
+    run = _jukebox_run(tmp_path / "run")
+    code, out, err = cli(capsys, "info", run)
+    assert code == 0 and not err, err
+    assert "jukebox / prior" in out and "jukebox / vqvae" in out
+    code, out, _ = cli(capsys, "info", run, "--json")
+    assert code == 0 and [d["model_type"] for d in json.loads(out)] == ["prior", "vqvae"]
+
+
+def test_a_prior_uses_the_vqvae_of_its_own_run(tmp_path: Path) -> None:
+    """Items 12 and 13: a copied run uses its own VQ-VAE, a relative reference is relative to
+    the prior, and a prior naming itself is one sentence (not a RecursionError)."""
+    import shutil
+
+    from latentmusic.jukebox.codes import resolve_vqvae
+
+    run = _jukebox_run(tmp_path / "run")
+    config = json.loads((run / "prior" / "config.json").read_text())
+    (run / "prior" / "config.json").write_text(json.dumps({**config, "vqvae": str(run / "vqvae")}))
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert resolve_vqvae(copy / "prior") == copy / "vqvae"
+    lone = tmp_path / "lone" / "prior"
+    shutil.copytree(run / "prior", lone)
+    (lone / "config.json").write_text(json.dumps({**config, "vqvae": "../../run/vqvae"}))
+    assert resolve_vqvae(lone).resolve() == (run / "vqvae").resolve()
+    (lone / "config.json").write_text(json.dumps({**config, "vqvae": str(lone)}))
+    with pytest.raises(CheckpointError, match="names itself"):
+        resolve_vqvae(lone)
+
+
+def test_lyrics_for_a_prior_without_lyrics_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _jukebox_run(tmp_path / "run")
+    code, _, err = cli(capsys, "jukebox", "sample", "-m", run, "-o", tmp_path / "x.wav",
+                       "--lyrics", "la la la")  # fmt: skip
+    assert code == 1 and err.strip() == (
+        "error: --lyrics needs a prior trained with lyrics=true; this one ignores lyrics."
+    )
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_a_config_missing_a_value_is_said(tmp_path: Path) -> None:
+    """Item 15: a config.json without 'hop' is read with the default, and says so."""
+    from latentmusic.errors import LatentMusicWarning
+    from latentmusic.nsynth.config import NSynthConfig
+    from latentmusic.train.config import config_from_dict
+
+    values = config_to_dict(NSynthConfig())
+    del values["hop"]
+    with pytest.warns(LatentMusicWarning, match=r"does not set 1 NSynthConfig value.*hop=512"):
+        config_from_dict(NSynthConfig, values)

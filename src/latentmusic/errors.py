@@ -15,6 +15,10 @@ class ConfigError(LatentMusicError):
     """An unknown preset or configuration key, or a value of the wrong type."""
 
 
+class SizeError(ConfigError):
+    """A config describes a model too large to build here (see ``latentmusic.limits``)."""
+
+
 class CheckpointError(LatentMusicError):
     """A checkpoint directory is missing, corrupt, truncated or of another family."""
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from latentmusic.errors import ConfigError
+from latentmusic.errors import ConfigError, SizeError
 
 # No field of any model config is anywhere near these; a value beyond them is a typo or an
 # attack, refused before building even on the meta device.
@@ -57,18 +57,18 @@ def _check_fields(config: Any) -> None:
         value = getattr(config, field.name)
         values = value if isinstance(value, (tuple, list)) else (value,)
         if isinstance(value, (tuple, list)) and len(value) > MAX_COUNT:
-            raise ConfigError(
+            raise SizeError(
                 f"'{field.name}' has {len(value):,} entries; a {name} allows at most {MAX_COUNT:,}."
             )
         for item in values:
             if isinstance(item, bool) or not isinstance(item, int):
                 continue
             if abs(item) > MAX_FIELD:
-                raise ConfigError(
+                raise SizeError(
                     f"'{field.name}' = {item:,} is far beyond any model (at most {MAX_FIELD:,})."
                 )
             if any(w in field.name for w in COUNT_WORDS) and item > MAX_COUNT:
-                raise ConfigError(
+                raise SizeError(
                     f"'{field.name}' = {item:,} would build {item:,} layers; "
                     f"at most {MAX_COUNT:,} are allowed."
                 )
@@ -151,7 +151,7 @@ def check_config_size(config: Any, memory: int | None = None) -> int | None:
     memory = memory_bytes() if memory is None else memory
     needed = n * BYTES_PER_PARAMETER
     if memory is not None and needed > memory:
-        raise ConfigError(
+        raise SizeError(
             f"This {type(config).__name__} describes a model of {human_count(n)} parameters, "
             f"which would take {human_bytes(needed)} of memory; this machine has "
             f"{human_bytes(memory)}."
@@ -171,8 +171,9 @@ _CONFIG_CLASSES = {
 
 
 def check_checkpoint_size(family: str, model_type: str, config: dict[str, Any]) -> int | None:
-    """The parameter count a checkpoint's config describes, refused (one sentence) when no
-    model could have it; None for a family or type this version does not know."""
+    """The parameter count a checkpoint's config describes, refused (:class:`SizeError`)
+    when no model could have it or this machine could not hold it; None for a family or
+    type this version does not know, or a config it cannot read for other reasons."""
     import importlib
 
     from latentmusic.train.config import config_from_dict
@@ -181,4 +182,10 @@ def check_checkpoint_size(family: str, model_type: str, config: dict[str, Any]) 
     if where is None:
         return None
     cls = getattr(importlib.import_module(where[0]), where[1])
-    return count_parameters(config_from_dict(cls, config))
+    try:
+        built = config_from_dict(cls, config)  # checks the size as it builds the config
+    except SizeError:
+        raise
+    except ConfigError:
+        return None
+    return count_parameters(built)

@@ -183,15 +183,30 @@ def info(
     checkpoint: Annotated[Path, model_argument("Checkpoint directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Describe a checkpoint: family, preset, hyperparameters, size, training history."""
-    from latentmusic.errors import CheckpointError, ConfigError
+    """Describe a checkpoint: family, preset, hyperparameters, size, training history.
+
+    A run directory of several models (a Jukebox run: vqvae/, prior/, upsampler_1/, ...)
+    is described model by model."""
+    parts = [checkpoint]
+    if checkpoint.is_dir() and not (checkpoint / "config.json").exists():
+        inside = sorted(p for p in checkpoint.iterdir() if (p / "config.json").is_file())
+        parts = inside or parts
+    summaries = [_describe(part, as_json) for part in parts]
+    if as_json:
+        typer.echo(
+            json.dumps(summaries[0] if len(parts) == 1 else summaries, indent=2, default=str)
+        )
+
+
+def _describe(checkpoint: Path, as_json: bool) -> dict:
+    from latentmusic.errors import CheckpointError, SizeError
     from latentmusic.limits import check_checkpoint_size
     from latentmusic.train.checkpoint import read_checkpoint
 
     ckpt = read_checkpoint(checkpoint)
     try:
         check_checkpoint_size(ckpt.family, ckpt.model_type, ckpt.config)
-    except ConfigError as exc:
+    except SizeError as exc:
         raise CheckpointError(f"The config in {ckpt.path} cannot describe a model: {exc}") from exc
     n_params = sum(int(t.numel()) for t in ckpt.state_dict.values())
     summary = {
@@ -205,8 +220,7 @@ def info(
         "meta": ckpt.meta,
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2, default=str))
-        return
+        return summary
     typer.echo(f"{ckpt.path}: {ckpt.family} / {ckpt.model_type} (preset '{ckpt.preset}')")
     typer.echo(f"  parameters: {n_params:,}")
     if "steps" in ckpt.meta:
@@ -216,6 +230,7 @@ def info(
     for key, value in ckpt.meta.get("metrics", {}).items():
         typer.echo(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     typer.echo("  config: " + ", ".join(f"{k}={v}" for k, v in ckpt.config.items()))
+    return summary
 
 
 def demo(

@@ -29,9 +29,9 @@ AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MAX_BATCH = 64
 
 
-def _prior_max_seconds(model: Path) -> float | None:
-    """The longest piece the run's top prior was built for (its timing embedding's range),
-    read from config.json alone; None when it cannot be told cheaply."""
+def _prior_config(model: Path) -> dict | None:
+    """The top prior's hyperparameters, read from its config.json alone (no weights); None
+    when the run has no readable prior there (loading then says what is wrong)."""
     import json
 
     for candidate in (model, model / "prior"):
@@ -42,10 +42,28 @@ def _prior_max_seconds(model: Path) -> float | None:
         if not isinstance(config, dict) or config.get("model_type") != "prior":
             continue
         inner = config.get("config")
-        value = inner.get("max_seconds") if isinstance(inner, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return float(value)
+        return inner if isinstance(inner, dict) else None
     return None
+
+
+def _check_sample_request(model: Path, seconds: float, lyrics: str) -> None:
+    """What the prior cannot do is refused before it loads: a piece longer than its timing
+    embedding covers (its max_seconds), lyrics for a prior trained without them."""
+    from latentmusic.errors import InputError
+
+    config = _prior_config(model)
+    if config is None:
+        return
+    limit = config.get("max_seconds")
+    if isinstance(limit, (int, float)) and not isinstance(limit, bool) and 0 < limit < seconds:
+        raise InputError(
+            f"--seconds {seconds:g} is longer than this prior was built for ({limit:g} s, "
+            "its max_seconds); ask for at most that."
+        )
+    if lyrics and config.get("lyrics") is not True:
+        raise InputError(
+            "--lyrics needs a prior trained with lyrics=true; this one ignores lyrics."
+        )
 
 
 @app.command()
@@ -159,17 +177,10 @@ def sample(
     ] = True,
 ) -> None:
     """Generate music: top prior, then upsamplers, then the VQ-VAE decoder (windowed, primed)."""
-    from latentmusic.errors import InputError
-
     v.output_file(out, AUDIO_OUT, "output audio file")
     if prime is not None:
         v.input_file(prime, "Prime audio file")
-    limit = _prior_max_seconds(model)
-    if limit is not None and seconds > limit:
-        raise InputError(
-            f"--seconds {seconds:g} is longer than this prior was built for ({limit:g} s, "
-            "its max_seconds); ask for at most that."
-        )
+    _check_sample_request(model, seconds, lyrics)
     from latentmusic.jukebox.sampling import sample_to_file
 
     paths, result = sample_to_file(

@@ -68,6 +68,24 @@ def _decode_kwargs(
     return {**decode_options(temperature, seed, backend, pitch), "progress": True}
 
 
+def _check_embedding(path: Path) -> None:
+    """A (frames, channels) array of finite numbers, checked before the model loads."""
+    import numpy as np
+
+    from latentmusic.errors import InputError
+
+    v.input_file(path, "Embedding file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path} is not a NumPy .npy embedding.") from exc
+    array = v.numeric_array(array, path, "an embedding (frames x channels)")
+    if array.ndim != 2:
+        raise InputError(
+            f"{path} holds an array of shape {array.shape}; an embedding is frames x channels."
+        )
+
+
 @app.command()
 def encode(
     audio: Annotated[Path, typer.Argument(help="Input audio file.")],
@@ -94,7 +112,7 @@ def decode(
     pitch: PitchOpt = None,
 ) -> None:
     """Synthesize audio from an embedding."""
-    v.input_file(embedding, "Embedding file")
+    _check_embedding(embedding)
     _audio_out(out)
     from latentmusic.nsynth.verbs import decode_file, load_model
 

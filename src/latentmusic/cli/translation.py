@@ -175,6 +175,8 @@ def add_domain(
     translation stays exactly as it was; the confusion network gains an untrained output
     for the new domain.
     """
+    import warnings
+
     if name is None:
         v.domain_name(None, data.resolve().name)  # the default name obeys the same rules
     v.output_dir(out, "run directory")
@@ -196,7 +198,9 @@ def add_domain(
         threads=threads,
         progress=progress,
     )
-    with v.removed_on_failure(out, keep=v.holds_run):
+    with v.removed_on_failure(out, keep=v.holds_run), warnings.catch_warnings():
+        # The frozen encoder and decoders stay in eval mode on purpose: not news to the user.
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
         path = _add_domain(model, data, out, settings, name=name, init_decoder=init_decoder)
         opt.check_saved(path)
     typer.echo(f"Model with the new domain saved to {path}")

@@ -32,8 +32,13 @@ SPLITS = ("train", "valid", "test")
 
 
 # ---------------------------------------------------------------------------- model lookup
-def resolve_vqvae(path: str | Path) -> Path:
-    """The VQ-VAE checkpoint inside ``path``: the path itself, or ``path/vqvae`` of a run."""
+def resolve_vqvae(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Path:
+    """The VQ-VAE checkpoint inside ``path``: the path itself, or ``path/vqvae`` of a run.
+
+    For a prior or upsampler checkpoint: the ``vqvae/`` beside it in its run (what
+    ``jukebox sample`` uses, so a copied or moved run keeps using its own), else the VQ-VAE
+    its config records (a relative reference is relative to the checkpoint).
+    """
     p = Path(path)
     if (p / "vqvae" / "config.json").is_file():
         return p / "vqvae"
@@ -42,10 +47,31 @@ def resolve_vqvae(path: str | Path) -> Path:
             info = json.loads((p / "config.json").read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(f"{p / 'config.json'} is corrupt: it is not valid JSON.") from exc
+        except OSError as exc:
+            raise CheckpointError(
+                f"{p / 'config.json'} cannot be read ({exc.strerror or exc})."
+            ) from exc
+        if not isinstance(info, dict):
+            raise CheckpointError(f"{p / 'config.json'} does not describe a latentmusic model.")
         if info.get("family") == "jukebox" and info.get("model_type") == "vqvae":
             return p
         if info.get("family") == "jukebox" and info.get("vqvae"):
-            return resolve_vqvae(info["vqvae"])
+            sibling = p.parent / "vqvae"
+            if (sibling / "config.json").is_file() and sibling.resolve() != p.resolve():
+                return sibling
+            reference = info["vqvae"]
+            if not isinstance(reference, str):
+                raise CheckpointError(f"{p / 'config.json'} is corrupt: 'vqvae' is not a path.")
+            target = Path(reference)
+            if not target.is_absolute():
+                target = p / target
+            key = p.resolve()
+            if key in _seen or target.resolve() == key:
+                raise CheckpointError(
+                    f"{p} names itself (or a checkpoint naming it) as its VQ-VAE; "
+                    f"put the VQ-VAE in {sibling}."
+                )
+            return resolve_vqvae(target, _seen | {key})
         raise CheckpointError(
             f"{p} is a '{info.get('family')}/{info.get('model_type')}' checkpoint, "
             "not a Jukebox VQ-VAE (or a run directory with vqvae/)."

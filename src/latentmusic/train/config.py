@@ -121,6 +121,29 @@ def apply_overrides(config: C, overrides: Mapping[str, Any] | Iterable[str]) -> 
     return new
 
 
+def _warn_missing(cls: type, missing: set[str]) -> None:
+    """A checkpoint's config without some hyperparameters is read with this version's
+    defaults for them: said once, never silently (a default ``hop`` changes the output)."""
+    if not missing:
+        return
+    import warnings
+
+    from latentmusic.errors import LatentMusicWarning
+
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+    shown = ", ".join(f"{k}={defaults[k]!r}" for k in sorted(missing) if k in defaults)
+    warnings.warn(
+        f"The checkpoint's config does not set {len(missing)} {cls.__name__} value(s); "
+        f"using this version's defaults: {shown}.",
+        LatentMusicWarning,
+        stacklevel=3,
+    )
+
+
 def _check_size(config: Any) -> None:
     """Sizes no model could have, or a model larger than this machine's memory, are refused
     before anything is built (see :mod:`latentmusic.limits`)."""
@@ -148,6 +171,7 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     if unknown:
         raise ConfigError(f"Config has keys {sorted(unknown)} that {cls.__name__} does not know.")
     values = {k: _coerce(v, types_[k], k) for k, v in data.items()}
+    _warn_missing(cls, set(types_) - set(data))
     try:
         config = cls(**values)
     except (TypeError, ValueError) as exc:

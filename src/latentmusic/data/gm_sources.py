@@ -109,15 +109,20 @@ def _apt_fetch(package: str, target: Path) -> None:
         debs = list(Path(tmp).glob("*.deb"))
         if not debs:
             raise FileNotFoundError(package)
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(staging)], check=True)
-        version = subprocess.run(
-            ["dpkg-deb", "-f", str(debs[0]), "Version"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        (staging / "DEBIAN_VERSION").write_text(version + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(staging)], check=True)
+            version = subprocess.run(
+                ["dpkg-deb", "-f", str(debs[0]), "Version"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            (staging / "DEBIAN_VERSION").write_text(version + "\n")
+            shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)  # two builds fetching at once: the last one's copy stays
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def package_root(
@@ -141,9 +146,9 @@ def package_root(
         except (OSError, subprocess.CalledProcessError) as exc:
             why = f"apt-get download failed: {type(exc).__name__}"
         else:
-            if _has_files(cache, source):
-                return cache
             why = f"the package holds none of {source.patterns[0]}"
+        if _has_files(cache, source):  # also when a build running beside this one unpacked it
+            return cache
     raise InputError(
         f"The {source.name} songs come from the Debian package {source.package}, which is "
         f"neither installed nor unpacked in {cache.parent} ({why}): run "

@@ -503,3 +503,32 @@ def test_a_config_missing_a_value_is_said(tmp_path: Path) -> None:
     del values["hop"]
     with pytest.warns(LatentMusicWarning, match=r"does not set 1 NSynthConfig value.*hop=512"):
         config_from_dict(NSynthConfig, values)
+
+
+def test_encode_dataset_skips_and_reports_a_bad_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 16: one corrupt file does not abort the set; it is named and listed as skipped."""
+    from latentmusic.jukebox.config import presets_for
+    from latentmusic.jukebox.vqvae import VQVAE
+
+    config = presets_for("vqvae")["tiny"]
+    torch.manual_seed(0)
+    model = save_checkpoint(tmp_path / "vq", VQVAE(config), family="jukebox",
+                            model_type="vqvae", preset="tiny", config=config_to_dict(config))  # fmt: skip
+    t = np.arange(int(0.1 * config.sample_rate)) / config.sample_rate
+    for i in range(2):
+        path = tmp_path / "data" / "sine" / "anna" / f"anna{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * (i + 1) * t)).astype(np.float32),
+                 config.sample_rate)  # fmt: skip
+    (tmp_path / "data" / "sine" / "anna" / "broken.wav").write_bytes(b"RIFF not really")
+    from latentmusic.errors import LatentMusicWarning
+
+    with pytest.warns(LatentMusicWarning, match=r"skipped: .*broken\.wav could not be decoded"):
+        code, _, err = cli(capsys, "jukebox", "encode-dataset", "-m", model, "--data",
+                           tmp_path / "data", "-o", tmp_path / "codes", "--no-lyrics",
+                           "--no-progress")  # fmt: skip
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "codes" / "manifest.json").read_text())
+    assert len(manifest["files"]) == 2 and manifest["skipped"][0]["audio"].endswith("broken.wav")

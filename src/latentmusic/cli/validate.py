@@ -1,6 +1,6 @@
 """Validation of user-facing numbers, choices and paths, done once where the CLI parses them.
 
-Every function here is a typer callback (``typer.Option(..., callback=positive_int)``) or a
+Every function here is a typer callback (``typer.Option(..., callback=int_range(1))``) or a
 small check a command calls before it imports torch or creates anything: a bad value is one
 :class:`~latentmusic.errors.InputError` sentence naming the option, raised before any work,
 so nothing is left behind. Only the stdlib is imported (``latentmusic --help`` stays fast).
@@ -24,7 +24,7 @@ from latentmusic.errors import InputError
 MAX_STEPS = 10_000_000  # training steps
 MAX_BATCH = 65_536
 MAX_THREADS = 1024
-MAX_SAMPLES = 1_000  # musicvae sample / similar -n, jukebox sample --batch
+MAX_SAMPLES = 1_000  # musicvae sample / similar -n, codes decoded at once
 MAX_INTERPOLATION_STEPS = 256  # nsynth interpolate --steps
 MAX_GRID_STEPS = 32  # musicvae interpolate of 4 corners: steps x steps results
 MAX_PATH_STEPS = 1_000  # musicvae interpolate of 2 ends
@@ -49,8 +49,8 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 def option_name(param: Any) -> str:
-    """How the user spelled the option: its longest name (``--batch-size``), or the
-    argument's metavar."""
+    """How the user spelled the option: its first long name (``--batch-size``), or the
+    argument's name in capitals."""
     opts = [o for o in (getattr(param, "opts", None) or []) if o.startswith("--")]
     if opts:
         return opts[0]

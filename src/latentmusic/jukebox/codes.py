@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from latentmusic.errors import CheckpointError, InputError
+from latentmusic.errors import CheckpointError, InputError, LatentMusicWarning
 from latentmusic.fileio import atomic_path, ensure_writable_dir, write_json
 
 CODES_FORMAT = "latentmusic-jukebox-codes"
@@ -315,8 +315,14 @@ def encode_dataset(
         from tqdm import tqdm
 
         iterator = tqdm(files, desc="encoding", unit="file")
+    skipped: list[dict[str, str]] = []
     for f in iterator:
-        codes = encode_file(vqvae, f.path, str(vq_path))
+        try:
+            codes = encode_file(vqvae, f.path, str(vq_path))
+        except InputError as exc:  # one bad file does not cost the others: skip, report
+            skipped.append({"audio": str(f.path), "reason": str(exc)})
+            warnings.warn(f"skipped: {exc}", LatentMusicWarning, stacklevel=2)
+            continue
         rel = Path(f.split) / Path(f.relpath).with_suffix(".npz")
         save_codes(out / rel, codes)
         records.append(
@@ -331,6 +337,11 @@ def encode_dataset(
                 "lyrics": f.lyrics,
             }
         )
+    if not records:
+        raise InputError(
+            f"None of the {len(files)} audio files in {data} could be encoded "
+            f"(first: {skipped[0]['reason']})."
+        )
     write_json(
         out / MANIFEST,
         {
@@ -343,6 +354,7 @@ def encode_dataset(
             "artists": sorted({r["artist"] for r in records}),
             "genres": sorted({r["genre"] for r in records}),
             "files": records,
+            "skipped": skipped,
         },
     )
     return out

@@ -7,6 +7,11 @@ hierarchical VQ-VAE the bottom levels carry everything). The loss per level is t
 reconstruction MSE (normalised by the data's power, as the official code divides by the
 "bandwidth"), the multi-resolution STFT loss (section 3.3) and 0.02 x the commit loss.
 Layout follows ``jukebox/vqvae/encdec.py``.
+
+Training and coding run the conv stacks time-major (``latentmusic.nn.timemajor``: every
+conv a few GEMMs on (batch, time, channels) activations) with the ``nn.Conv1d`` /
+``nn.ConvTranspose1d`` parameters unchanged; ``fast_path = False`` on a block (or
+``use_fast_path(model, False)``) runs the reference channels-first convolutions.
 """
 
 from __future__ import annotations
@@ -18,7 +23,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentmusic.jukebox.config import VQVAEConfig
+from latentmusic.nn import timemajor as tm
 from latentmusic.nn.vq import VectorQuantizer
+
+
+def _conv_time_major(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """One of the stacks' convs on time-major (B, T, C) ``x``; unusual shapes run channels-first."""
+    (k,), (s,), (p,), (d,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    sampling = k == 2 * s and p == s // 2 and s % 2 == 0 and d == 1 and conv.bias is not None
+    if isinstance(conv, nn.ConvTranspose1d):
+        if sampling and conv.output_padding == (0,) and conv.groups == 1:
+            return tm.transposed_conv1d(x, conv)
+    elif conv.groups == 1 and conv.padding_mode == "zeros":
+        if s == 1:
+            return tm.conv1d(x, conv, p, x.shape[1] + 2 * p - (k - 1) * d)
+        if sampling and x.shape[1] % s == 0:
+            return tm.strided_conv1d(x, conv)
+    return conv(x.transpose(1, 2)).transpose(1, 2)
+
+
+def time_major(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply a conv stack of this file to time-major (B, T, C) ``x`` (the fast path)."""
+    if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+        return _conv_time_major(module, x)
+    if isinstance(module, ResConv1DBlock):
+        inner = F.relu(_conv_time_major(module.conv, F.relu(x)))
+        flat = torch.addmm(
+            x.reshape(-1, x.shape[-1]),
+            inner.reshape(-1, inner.shape[-1]),
+            module.out.weight[:, :, 0].t(),
+        )
+        return flat.add_(module.out.bias).view(x.shape)
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            x = time_major(child, x)
+        return x
+    if isinstance(module, (Resnet1D, EncoderConvBlock, DecoderConvBlock)):
+        return time_major(next(iter(module.children())), x)
+    return module(x.transpose(1, 2)).transpose(1, 2)
 
 
 class ResConv1DBlock(nn.Module):
@@ -71,8 +113,11 @@ class EncoderConvBlock(nn.Module):
             layers.append(Resnet1D(width, depth, **res))
         layers.append(nn.Conv1d(width, out_ch, 3, 1, 1))
         self.net = nn.Sequential(*layers)
+        self.fast_path = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast_path:
+            return time_major(self.net, x.transpose(1, 2)).transpose(1, 2)
         return self.net(x)
 
 
@@ -96,8 +141,11 @@ class DecoderConvBlock(nn.Module):
                 )
             )
         self.net = nn.Sequential(*layers)
+        self.fast_path = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast_path:
+            return time_major(self.net, x.transpose(1, 2)).transpose(1, 2)
         return self.net(x)
 
 
@@ -132,6 +180,19 @@ class LevelAutoencoder(nn.Module):
             ),
             nn.Conv1d(emb, 1, 3, 1, 1),
         )
+        self.fast_path = True
+
+    def encode_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) audio -> (B, emb, T // hop) encoder output (before quantizing)."""
+        if self.fast_path:  # time-major through all blocks, one transpose at each end
+            return time_major(self.encoder, x.transpose(1, 2)).transpose(1, 2)
+        return self.encoder(x)
+
+    def decode_features(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, emb, T // hop) code vectors -> (B, T) audio."""
+        if self.fast_path:
+            return time_major(self.decoder, z.transpose(1, 2))[:, :, 0]
+        return self.decoder(z)[:, 0]
 
 
 @dataclass
@@ -186,8 +247,8 @@ class VQVAE(nn.Module):
         out = VQVAEOutput([], [], [], [])
         for level in levels if levels is not None else range(self.cfg.levels):
             ae = self.levels[level]
-            vq = ae.quantizer(ae.encoder(x))
-            recon = ae.decoder(vq.quantized)[:, 0]
+            vq = ae.quantizer(ae.encode_features(x))
+            recon = ae.decode_features(vq.quantized)
             out.recons.append(recon)
             out.codes.append(vq.codes)
             out.commit.append(vq.commit_loss)
@@ -201,7 +262,7 @@ class VQVAE(nn.Module):
         out = []
         for level in levels if levels is not None else range(self.cfg.levels):
             ae = self.levels[level]
-            out.append(ae.quantizer.encode(ae.encoder(x)))
+            out.append(ae.quantizer.encode(ae.encode_features(x)))
         return out
 
     @torch.no_grad()
@@ -212,7 +273,7 @@ class VQVAE(nn.Module):
         if codes.dim() == 1:
             codes = codes[None]
         ae = self.levels[level]
-        return ae.decoder(ae.quantizer.dequantize(codes.long()))[:, 0]
+        return ae.decode_features(ae.quantizer.dequantize(codes.long()))
 
     @torch.no_grad()
     def reconstruct(self, audio: torch.Tensor, level: int) -> torch.Tensor:

@@ -5,7 +5,11 @@ Two modules, both configured by constructor arguments so each family keeps its o
 - ``NonCausalWaveNetEncoder``: dilated residual conv stack -> 1x1 bottleneck -> average
   pool (NSynth: 64000 samples -> (B, 16, 125); UMT: 20 Hz latents with pool 800).
 - ``WaveNetDecoder``: causal, gated (tanh * sigmoid), conditioned on frame-rate latents.
-  ``forward`` is the teacher-forced training pass (one batched conv per layer).
+  ``forward`` is the teacher-forced training pass. By default it runs time-major
+  (``latentmusic.nn.timemajor``): kernel-tap GEMMs instead of ``nn.Conv1d``, every
+  layer's conditioning projected once at frame rate and broadcast over each hop, and the
+  gate's gradient written in one piece; ``fast_path = False`` runs the reference
+  channels-first pass (same parameters, same outputs to float rounding; tests pin both).
   ``generate`` is the "fast WaveNet" cached incremental decoder: every layer keeps a ring
   buffer of its past inputs, so one new sample costs one matrix-vector product per layer
   instead of a recompute over the receptive field (``generate_naive``). On a CPU in
@@ -32,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, DependencyError, InputError
+from latentmusic.nn import timemajor as tm
 
 Backend = Literal["auto", "torch", "fused"]
 
@@ -96,6 +101,8 @@ class NonCausalWaveNetEncoder(nn.Module):
         )
         self.residual = nn.ModuleList(nn.Conv1d(channels, channels, 1) for _ in self.dilations)
         self.bottleneck = nn.Conv1d(channels, out_channels, 1)
+        # Time-major GEMM path (latentmusic.nn.timemajor); False runs the nn.Conv1d reference.
+        self.fast_path = True
 
     def _same(self, conv: nn.Conv1d, x: torch.Tensor, dilation: int) -> torch.Tensor:
         total = (self.kernel - 1) * dilation
@@ -114,6 +121,8 @@ class NonCausalWaveNetEncoder(nn.Module):
                 f"Encoder input has {x.shape[-1]} samples, fewer than one latent frame "
                 f"({self.pool} samples)."
             )
+        if self.fast_path:
+            return self._forward_time_major(x.float())
         x = self._same(self.start, x.float(), 1)
         for conv, res, d in zip(self.dilated, self.residual, self.dilations, strict=True):
             if self.style == "nsynth":
@@ -121,6 +130,31 @@ class NonCausalWaveNetEncoder(nn.Module):
             else:
                 x = x + res(F.relu(self._same(conv, x, d)))
         return F.avg_pool1d(self.bottleneck(x), self.pool)
+
+    def _forward_time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """The same network on (B, T, C) activations: every conv is a few in-place GEMMs.
+
+        The average pool runs before the (linear) bottleneck, which is the same function
+        at 1/pool of the cost.
+        """
+        left = (self.kernel - 1) // 2  # _same's left padding at dilation 1
+        h = tm.conv1d(x.transpose(1, 2), self.start, left)
+        for conv, res, d in zip(self.dilated, self.residual, self.dilations, strict=True):
+            inner = F.relu(h) if self.style == "nsynth" else h
+            a = F.relu(tm.conv1d(inner, conv, (self.kernel - 1) * d // 2))
+            h = _residual_add(h, a, res)
+        batch, length, channels = h.shape
+        frames = length // self.pool
+        pooled = h[:, : frames * self.pool].reshape(batch, frames, self.pool, channels).mean(2)
+        return tm.linear(pooled, self.bottleneck).transpose(1, 2)
+
+
+def _residual_add(h: torch.Tensor, g: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """h + conv1x1(g) on time-major tensors: one GEMM that starts from h, then the bias."""
+    flat = torch.addmm(
+        h.reshape(-1, h.shape[-1]), g.reshape(-1, g.shape[-1]), conv.weight[:, :, 0].t()
+    )
+    return flat.add_(conv.bias).view(h.shape)
 
 
 class _GatedLayer(nn.Module):
@@ -240,6 +274,8 @@ class WaveNetDecoder(nn.Module):
         self.out1 = nn.Conv1d(skip, skip, 1)
         self.cond_out = nn.Conv1d(cond_channels, skip, 1)
         self.logits = nn.Conv1d(skip, n_classes, 1)
+        # Time-major GEMM training pass (latentmusic.nn.timemajor); False: the reference.
+        self.fast_path = True
 
     @property
     def receptive_field(self) -> int:
@@ -299,12 +335,10 @@ class WaveNetDecoder(nn.Module):
         out = self.out1(F.relu(s)) + self.cond_out(cond).index_select(2, frame)
         return self.logits(F.relu(out))
 
-    def forward(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced pass: (B, T) codes, (B, C, F) cond -> (B, n_classes, T) logits.
-
-        Logits at t predict codes[t] from codes[<t] (the shift is done here), so the
-        training loss is ``F.cross_entropy(logits, codes)``.
-        """
+    def _teacher_inputs(
+        self, codes: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked (previous codes, conditioning) of a teacher-forced pass."""
         if codes.dim() != 2 or codes.shape[1] < 1:
             raise InputError(f"Codes must have shape (batch, samples), got {tuple(codes.shape)}.")
         cond = self._check_cond(cond)
@@ -314,8 +348,92 @@ class WaveNetDecoder(nn.Module):
                 f"{cond.shape[0]}."
             )
         codes = codes.to(device=cond.device, dtype=torch.int64)
-        prev = F.pad(codes[:, :-1], (1, 0), value=-1)
-        return self._logits_from_prev(prev, cond, 0)
+        return F.pad(codes[:, :-1], (1, 0), value=-1), cond
+
+    def forward(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced pass: (B, T) codes, (B, C, F) cond -> (B, n_classes, T) logits.
+
+        Logits at t predict codes[t] from codes[<t] (the shift is done here), so the
+        training loss is ``F.cross_entropy(logits, codes)``.
+        """
+        prev, cond = self._teacher_inputs(codes, cond)
+        if not self.fast_path:
+            return self._logits_from_prev(prev, cond, 0)
+        features = self._features_time_major(prev, cond)
+        # Logits straight into (B, n_classes, T): one batched GEMM, no transposed copy.
+        weight = self.logits.weight[:, :, 0].expand(features.shape[0], -1, -1)
+        return torch.baddbmm(self.logits.bias[None, :, None], weight, features.transpose(1, 2))
+
+    def logits_time_major(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``forward``'s logits as (B, T, n_classes), the layout a row-wise softmax wants.
+
+        ``F.cross_entropy(out.reshape(-1, n), codes.reshape(-1))`` is the training loss,
+        with a softmax over contiguous rows instead of strided columns.
+        """
+        prev, cond = self._teacher_inputs(codes, cond)
+        if not self.fast_path:
+            return self._logits_from_prev(prev, cond, 0).transpose(1, 2)
+        return tm.linear(self._features_time_major(prev, cond), self.logits)
+
+    def _features_time_major(self, prev: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """relu(out1(relu(skip sum)) + cond_out(cond)) as (B, T, skip): the logits' input.
+
+        Same network as ``_logits_from_prev``, time-major: each layer's dilated conv is
+        ``kernel`` GEMMs over shifted rows; every layer's conditioning 1x1 is applied to
+        the frame-rate latents once, in one GEMM for all layers (with the dilated conv
+        biases folded in), and added per frame by broadcasting instead of gathering an
+        upsampled copy; the skip 1x1s accumulate in place into one sum that starts with
+        every skip bias.
+        """
+        batch, length = prev.shape
+        hop, r = self.hop, self.residual_channels
+        frames = -(-length // hop)
+        if frames > cond.shape[-1]:
+            raise InputError(
+                f"{length} samples need {frames} conditioning frames (hop {self.hop}), "
+                f"got {cond.shape[-1]}."
+            )
+        padded = frames * hop  # causal: padding the end changes no earlier output
+        if padded != length:
+            prev = F.pad(prev, (0, padded - length), value=-1)
+        if self.input_embedding:
+            mask = (prev >= 0).unsqueeze(-1).to(torch.float32)
+            h = self.embed(prev.clamp(min=0)) * mask
+        else:
+            x = self._scale(prev).unsqueeze(-1)
+            h = tm.conv1d(x, self.start, self.kernel - 1)
+        weights = [layer.cond.weight[:, :, 0] for layer in self.layers] + [
+            self.cond_out.weight[:, :, 0]
+        ]
+        biases = [layer.cond.bias + layer.dilated.bias for layer in self.layers]
+        biases.append(self.cond_out.bias + self.out1.bias)
+        table = torch.addmm(
+            torch.cat(biases),
+            cond[:, :, :frames].transpose(1, 2).reshape(-1, cond.shape[1]),
+            torch.cat(weights).t(),
+        ).view(batch, frames, -1)
+        skip_bias = self.skip_start.bias + sum(layer.skip.bias for layer in self.layers)
+        flat_h = h.reshape(-1, r)
+        s = torch.addmm(skip_bias, flat_h, self.skip_start.weight[:, :, 0].t())
+        for i, layer in enumerate(self.layers):
+            mats, taps = tm.conv_taps(
+                layer.dilated.weight, layer.dilation, (self.kernel - 1) * layer.dilation
+            )
+            a = tm.tap_conv(h, mats, taps, padded, 2 * r, table[:, :, 2 * r * i : 2 * r * (i + 1)])
+            g = tm.gate(a).reshape(-1, r)
+            s = s.addmm_(g, layer.skip.weight[:, :, 0].t())
+            if layer.res is not None:
+                h = _residual_add(h, g, layer.res)
+        y = F.relu(s).view(batch, padded, -1)
+        out = tm.tap_conv(
+            y,
+            [self.out1.weight[:, :, 0].t()],
+            [(0, 0, 0)],
+            padded,
+            self.skip_channels,
+            table[:, :, 2 * r * len(self.layers) :],
+        )
+        return F.relu(out)[:, :length]
 
     # ------------------------------------------------------------------ generation setup
     def initial_state(

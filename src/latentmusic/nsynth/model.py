@@ -84,8 +84,10 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
     def loss(self, audio: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (nats per sample) of the 256-way softmax over the crop."""
         frames = audio.shape[-1] // self.hop
-        logits, codes = self(audio[:, : frames * self.hop])
-        return nn.functional.cross_entropy(logits, codes)
+        codes = self.quantize(audio[:, : frames * self.hop])
+        # (B, T, 256) logits: the softmax runs over contiguous rows (same mean as (B, 256, T)).
+        logits = self.decoder.logits_time_major(codes, self.embed_codes(codes))
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
 
     @staticmethod
     def bits(nats: float | torch.Tensor) -> float:

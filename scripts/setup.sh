@@ -33,6 +33,19 @@ if ! have_fluidsynth; then
   fi
 fi
 
+# 1b. Headless Chromium and its driver for the studio's browser tests (Debian's packages:
+# browsers that pip packages download at run time cannot be fetched here). Without root
+# and apt the browser tests skip and say which command installs them.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Chromium and its driver (chromium, chromium-driver) for the studio's browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  else
+    echo "note: the studio's browser tests need Chromium; install it with: sudo apt-get install -y --no-install-recommends chromium chromium-driver" >&2
+  fi
+fi
+
 # 2. The virtual environment.
 if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -15,24 +14,7 @@ from latentmusic.errors import ConfigError, InputError
 from latentmusic.jukebox.codes import load_codes, read_codes_manifest
 from latentmusic.jukebox.train import train
 from latentmusic.train.harness import TrainSettings
-
-SR = 16000
-
-
-def _write_folder(root: Path) -> Path:
-    """ROOT/<genre>/<artist>/<piece>.wav: sines vs. saw waves, two 'artists' each."""
-    rng = np.random.default_rng(0)
-    t = np.arange(int(1.5 * SR)) / SR
-    for genre in ("sine", "saw"):
-        for artist in ("anna", "ben"):
-            for i in range(4):
-                f = rng.uniform(200, 500)
-                x = np.sin(2 * np.pi * f * t) if genre == "sine" else 2 * ((f * t) % 1.0) - 1
-                path = root / genre / artist / f"{artist}{i}.wav"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(path, (0.4 * x * np.exp(-0.7 * t)).astype(np.float32), SR)
-    (root / "sine" / "anna" / "anna0.txt").write_text("Hello tiny world")
-    return root
+from tests.conftest import SR, make_jukebox_folder
 
 
 def cli(*args: str) -> int:
@@ -59,7 +41,7 @@ def _settings(out: Path, steps: int) -> TrainSettings:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("jukebox")
-    data = _write_folder(base / "data")
+    data = make_jukebox_folder(base / "data")
     runs = base / "run"
     train(data, runs / "vqvae", "tiny", "vqvae", [], _settings(runs / "vqvae", 30), None)
     codes = base / "codes"

@@ -14,35 +14,15 @@ import soundfile
 
 import latentmusic
 from latentmusic.cli.main import main
-from latentmusic.midi.io import read_sequence, write_sequence
-from latentmusic.midi.representations import MELODY, pitch_to_class
+from latentmusic.midi.io import read_sequence
+from latentmusic.midi.representations import MELODY
 from latentmusic.musicvae.attributes import ATTRIBUTES, load_vectors
 from latentmusic.musicvae.evaluate import evaluate
 from latentmusic.musicvae.model import MusicVAE
 from latentmusic.train.checkpoint import save_checkpoint
+from tests.conftest import make_melody_set, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "midi"
-
-
-def cli(capsys: pytest.CaptureFixture, *args: str | Path) -> tuple[int, str, str]:
-    """Run `latentmusic ...` in this process; (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _melody_file(path: Path, seed: int, bars: int = 4) -> None:
-    rng = np.random.default_rng(seed)
-    events = np.zeros(bars * 16, np.int64)
-    t = 0
-    while t < len(events):
-        events[t] = pitch_to_class(int(rng.choice([60, 62, 64, 65, 67, 69, 71, 72])))
-        t += int(rng.choice([2, 4, 4, 8]))
-    write_sequence(MELODY.decode(events, qpm=100), path)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny model trained through the CLI on a small melody folder with splits."""
     root = tmp_path_factory.mktemp("musicvae")
     data = root / "data"
-    for i in range(12):
-        _melody_file(data / "train" / f"tune{i}.mid", i)
-    for i in range(3):
-        _melody_file(data / "valid" / f"v{i}.mid", 100 + i)
-        _melody_file(data / "test" / f"t{i}.mid", 200 + i)
+    make_melody_set(data)
     (data / "train" / "ode.mid").write_bytes((FIXTURES / "melody.mid").read_bytes())
     out = root / "run"
     try:
@@ -94,7 +70,7 @@ def test_sample_writes_daw_ready_midi_and_wav(
     run: tuple[Path, Path], capsys, tmp_path: Path
 ) -> None:  # noqa: ANN001
     out, _ = run
-    code, stdout, _ = cli(capsys, "musicvae", "sample", "--model", out, "-n", "3", "--seed", "1",
+    code, stdout, _ = run_cli(capsys, "musicvae", "sample", "--model", out, "-n", "3", "--seed", "1",
                           "--qpm", "90", "-o", tmp_path / "s.mid", "--each", "--wav",
                           "--temperature", "0.9")  # fmt: skip
     assert code == 0 and "wrote" in stdout
@@ -108,7 +84,7 @@ def test_sample_writes_daw_ready_midi_and_wav(
     audio, sr = soundfile.read(tmp_path / "s-01.wav")
     assert sr == 44100 and np.abs(audio).max() > 0.1
     again = tmp_path / "again.mid"
-    cli(capsys, "musicvae", "sample", "--model", out, "-n", "3", "--seed", "1", "--qpm", "90", "-o", again,
+    run_cli(capsys, "musicvae", "sample", "--model", out, "-n", "3", "--seed", "1", "--qpm", "90", "-o", again,
         "--temperature", "0.9")  # fmt: skip
     assert read_sequence(again).notes == seq.notes
 
@@ -123,7 +99,7 @@ def test_interpolate_similar_attribute_encode_decode_reconstruct(
     # A briefly trained model decodes mostly rests greedily: sample at temperature 0.9 so every
     # output holds notes (the learning itself is tested in test_musicvae_model.py).
     hot = ["--temperature", "0.9", "--seed", "0"]
-    code, _, err = cli(capsys, "musicvae", "interpolate", a, b, "--model", out, "--steps", "5",
+    code, _, err = run_cli(capsys, "musicvae", "interpolate", a, b, "--model", out, "--steps", "5",
                        "-o", tmp_path / "i.mid", "--each", *hot)  # fmt: skip
     assert code == 0, err
     assert (
@@ -132,7 +108,7 @@ def test_interpolate_similar_attribute_encode_decode_reconstruct(
     )
     corners = [data / "test" / f"t{i}.mid" for i in range(3)] + [data / "valid" / "v0.mid"]
     assert (
-        cli(
+        run_cli(
             capsys,
             "musicvae",
             "interpolate",
@@ -148,10 +124,10 @@ def test_interpolate_similar_attribute_encode_decode_reconstruct(
         == 0
     )
     assert read_sequence(tmp_path / "g.mid").total_steps == 9 * 32
-    assert cli(capsys, "musicvae", "similar", a, "-m", out, "-n", "2", "--similarity", "0.7",
+    assert run_cli(capsys, "musicvae", "similar", a, "-m", out, "-n", "2", "--similarity", "0.7",
                "-o", tmp_path / "v.mid", *hot)[0] == 0  # fmt: skip
     assert read_sequence(tmp_path / "v.mid").total_steps == 2 * 32 + 16
-    code, _, err = cli(capsys, "musicvae", "attribute", a, "-m", out, "--attribute", "note_density",
+    code, _, err = run_cli(capsys, "musicvae", "attribute", a, "-m", out, "--attribute", "note_density",
                        "--magnitude", "1.5", "-o", tmp_path / "a.mid", *hot)  # fmt: skip
     assert code == 0, err
     both = read_sequence(tmp_path / "a.mid")
@@ -159,20 +135,22 @@ def test_interpolate_similar_attribute_encode_decode_reconstruct(
     original = [(n.pitch, n.start, n.end) for n in both.notes if n.start < 32]
     source = MELODY.decode(MELODY.encode(read_sequence(a))[:32])
     assert original == [(n.pitch, n.start, n.end) for n in source.notes]
-    assert cli(capsys, "musicvae", "encode", a, b, "-m", out, "-o", tmp_path / "z.npy")[0] == 0
+    assert run_cli(capsys, "musicvae", "encode", a, b, "-m", out, "-o", tmp_path / "z.npy")[0] == 0
     z = np.load(tmp_path / "z.npy")
     assert z.shape == (2, 32)
     assert np.allclose(
         z, latentmusic.load(out).encode([read_sequence(a), read_sequence(b)]).numpy(), atol=1e-6
     )
-    assert cli(capsys, "musicvae", "encode", a, "-m", out, "-o", tmp_path / "z.json")[0] == 0
+    assert run_cli(capsys, "musicvae", "encode", a, "-m", out, "-o", tmp_path / "z.json")[0] == 0
     assert len(json.loads((tmp_path / "z.json").read_text())["z"][0]) == 32
     args = ["-m", out, "--gap-bars", "0", *hot]
     assert (
-        cli(capsys, "musicvae", "decode", tmp_path / "z.npy", *args, "-o", tmp_path / "d.mid")[0]
+        run_cli(capsys, "musicvae", "decode", tmp_path / "z.npy", *args, "-o", tmp_path / "d.mid")[
+            0
+        ]
         == 0
     )
-    assert cli(capsys, "musicvae", "reconstruct", a, b, *args, "-o", tmp_path / "r.mid")[0] == 0
+    assert run_cli(capsys, "musicvae", "reconstruct", a, b, *args, "-o", tmp_path / "r.mid")[0] == 0
     assert read_sequence(tmp_path / "d.mid").notes == read_sequence(tmp_path / "r.mid").notes
 
 
@@ -197,7 +175,7 @@ def test_cli_errors_are_one_clear_sentence(run: tuple[Path, Path], capsys, tmp_p
          f"error: {a} has 4 bars; --start-bar 9 is past its end."),
     ]  # fmt: skip
     for args, message in cases:
-        code, _, err = cli(capsys, *args)
+        code, _, err = run_cli(capsys, *args)
         assert code == 1 and err.strip() == message
     assert not (tmp_path / "x.mid").exists()
     save_checkpoint(tmp_path / "nsynth", __import__("torch").nn.Linear(2, 2), family="nsynth",
@@ -245,10 +223,10 @@ def test_eval_reports_reconstruction_interpolation_attributes_and_prior(
         and (tmp_path / "report" / "interpolation.png").is_file()
     )
     assert json.loads((tmp_path / "report" / "results.json").read_text())["model"]["windows"] == 9
-    code, stdout, _ = cli(capsys, "eval", "musicvae", "--model", out, "--data", data, "--split", "valid",
+    code, stdout, _ = run_cli(capsys, "eval", "musicvae", "--model", out, "--data", data, "--split", "valid",
                           "--out", tmp_path / "r2", "--option", "samples=8", "--option", "pairs=2")  # fmt: skip
     assert code == 0 and (tmp_path / "r2" / "results.json").is_file()
-    code, _, err = cli(
+    code, _, err = run_cli(
         capsys, "eval", "musicvae", "--model", out, "--data", data, "--option", "speed=3"
     )
     assert code == 1 and "Unknown option(s) speed" in err

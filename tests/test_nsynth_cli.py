@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from latentmusic.cli.main import main
 from latentmusic.train.checkpoint import save_checkpoint
-from tests.test_nsynth_fixtures import SR, make_note_set, one_thread, tone, train_tiny
+from tests.conftest import SR, make_note_set, run_cli, tone, train_tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-assert one_thread  # imported for pytest's fixture lookup
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +21,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
+    return run_cli(capsys, *args)
 
 
 def _wav(path: Path, audio: np.ndarray, sr: int = SR) -> Path:

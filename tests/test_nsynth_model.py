@@ -16,10 +16,9 @@ from latentmusic.nsynth.model import NSynthWaveNetAE
 from latentmusic.nsynth.spectral_ae import SpectralAutoencoder
 from latentmusic.nsynth.train import export
 from latentmusic.train.config import resolve_config
-from tests.test_nsynth_fixtures import one_thread, tone
+from tests.conftest import tone
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-assert one_thread  # imported for pytest's fixture lookup
 
 
 def test_paper_preset_is_the_published_model() -> None:

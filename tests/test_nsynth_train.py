@@ -14,10 +14,9 @@ import latentmusic
 from latentmusic.errors import CheckpointError, ConfigError, InputError
 from latentmusic.nsynth.evaluate import cents_off, evaluate, median_f0
 from latentmusic.train.checkpoint import read_checkpoint
-from tests.test_nsynth_fixtures import SR, make_note_set, one_thread, tone, train_tiny
+from tests.conftest import SR, make_note_set, tone, train_tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-assert one_thread  # imported for pytest's fixture lookup
 
 
 @pytest.fixture(scope="module")

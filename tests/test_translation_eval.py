@@ -13,13 +13,14 @@ from latentmusic.data.domains import DomainAudioSet
 from latentmusic.errors import InputError
 from latentmusic.translation.evaluate import chroma_similarity, evaluate, parse_options
 from latentmusic.translation.train import train
-from tests.test_translation_train import SR, _settings, _wave, make_domains
+from tests.conftest import SR, make_domains, wave
+from tests.test_translation_train import _settings
 
 
 def test_chroma_similarity_hears_notes_not_timbre() -> None:
-    a = _wave("sine", [261.6, 329.6], 0.5)
-    same_notes = _wave("square", [261.6, 329.6], 0.5)
-    other_notes = _wave("sine", [370.0, 466.2], 0.5)
+    a = wave("sine", [261.6, 329.6], 0.5)
+    same_notes = wave("square", [261.6, 329.6], 0.5)
+    other_notes = wave("sine", [370.0, 466.2], 0.5)
     assert chroma_similarity(a, a, SR) == pytest.approx(1.0, abs=1e-6)
     assert chroma_similarity(a, same_notes, SR) > chroma_similarity(a, other_notes, SR) + 0.2
 

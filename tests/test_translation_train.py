@@ -11,7 +11,6 @@ import soundfile as sf
 import torch
 
 from latentmusic.audio.mulaw import mu_law_encode
-from latentmusic.cli.main import main as cli_main
 from latentmusic.train.checkpoint import read_checkpoint
 from latentmusic.train.config import resolve_config
 from latentmusic.train.harness import TrainSettings, fit
@@ -24,38 +23,7 @@ from latentmusic.translation.train import (
     add_domain,
     train,
 )
-
-SR = 16000
-
-
-def _wave(kind: str, freqs: list[float], seconds_each: float, sr: int = SR) -> np.ndarray:
-    """A little melody (one frequency per note) with a given waveform."""
-    parts = []
-    for f in freqs:
-        t = np.arange(int(seconds_each * sr)) / sr
-        s = np.sin(2 * np.pi * f * t)
-        if kind == "square":
-            s = np.sign(s) * 0.7
-        elif kind == "saw":
-            s = 2.0 * ((f * t) % 1.0) - 1.0
-        elif kind == "triangle":
-            s = 2.0 * np.abs(2.0 * ((f * t) % 1.0) - 1.0) - 1.0
-        env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
-        parts.append(0.4 * s * env)
-    return np.concatenate(parts).astype(np.float32)
-
-
-def make_domains(
-    root: Path, kinds: tuple[str, ...] = ("sine", "square"), pieces: int = 5, seed: int = 0
-) -> Path:
-    """Paired synthetic domains: the same melodies (piece_i) played with different waveforms."""
-    rng = np.random.default_rng(seed)
-    melodies = [list(rng.uniform(180, 700, size=4)) for _ in range(pieces)]
-    for kind in kinds:
-        (root / kind).mkdir(parents=True, exist_ok=True)
-        for i, freqs in enumerate(melodies):
-            sf.write(root / kind / f"piece{i}.wav", _wave(kind, freqs, 0.3), SR)
-    return root
+from tests.conftest import SR, make_domains, run_cli, wave
 
 
 def _settings(out: Path, **kw: object) -> TrainSettings:
@@ -69,7 +37,7 @@ def _settings(out: Path, **kw: object) -> TrainSettings:
 def test_pitch_augmentation_touches_only_the_encoder_input() -> None:
     torch.manual_seed(0)
     items = [
-        {"audio": torch.from_numpy(_wave("sine", [300.0 + 40 * i], 0.1)), "domain": i % 2}
+        {"audio": torch.from_numpy(wave("sine", [300.0 + 40 * i], 0.1)), "domain": i % 2}
         for i in range(4)
     ]
     np.random.seed(3)
@@ -199,25 +167,15 @@ def test_add_domain_trains_only_the_new_decoder(base_run: Path, tmp_path: Path) 
     )
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        cli_main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_cli_translate_encode_domains_and_errors(
     base_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = tmp_path / "in.wav"
-    sf.write(src, np.stack([_wave("sine", [440.0], 0.1)] * 2, 1), 22050)  # stereo, 22.05 kHz
-    code, out, err = _cli(capsys, "translation", "domains", "--model", str(base_run))
+    sf.write(src, np.stack([wave("sine", [440.0], 0.1)] * 2, 1), 22050)  # stereo, 22.05 kHz
+    code, out, err = run_cli(capsys, "translation", "domains", "--model", str(base_run))
     assert code == 0 and out.split() == ["sine", "square"]
 
-    code, out, err = _cli(capsys, "translate", str(src), "--model", str(base_run), "--to", "all",
+    code, out, err = run_cli(capsys, "translate", str(src), "--model", str(base_run), "--to", "all",
                           "-o", str(tmp_path / "outdir"), "--no-progress", "--seed", "1")  # fmt: skip
     assert code == 0, err
     for domain in ("sine", "square"):
@@ -225,7 +183,7 @@ def test_cli_translate_encode_domains_and_errors(
         assert (info.frames, info.samplerate, info.channels) == (1600, 22050, 1)
     assert "mixed to mono" in err and "resampled" in err
 
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys,
         "translate",
         str(src),
@@ -242,7 +200,7 @@ def test_cli_translate_encode_domains_and_errors(
     )
     assert not (tmp_path / "x.wav").exists()
 
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys, "translation", "encode", str(src), "-m", str(base_run), "-o", str(tmp_path / "z")
     )
     assert code == 0 and np.load(tmp_path / "z.npy").shape == (
@@ -251,19 +209,19 @@ def test_cli_translate_encode_domains_and_errors(
     )  # 1161 samples at 16 kHz, pool 100
 
     new = make_domains(tmp_path / "new", kinds=("saw",), pieces=3, seed=2) / "saw"
-    code, out, err = _cli(capsys, "translation", "add-domain", "-m", str(base_run), "--data", str(new),
+    code, out, err = run_cli(capsys, "translation", "add-domain", "-m", str(base_run), "--data", str(new),
                           "--out", str(tmp_path / "run3"), "--steps", "2", "--batch-size", "2",
                           "--no-progress", "--accelerator", "cpu")  # fmt: skip
     assert code == 0, err
     assert load_translator(tmp_path / "run3").domains == ["sine", "square", "saw"]
-    code, out, err = _cli(capsys, "translation", "add-domain", "-m", str(base_run), "--data", str(new),
+    code, out, err = run_cli(capsys, "translation", "add-domain", "-m", str(base_run), "--data", str(new),
                           "--out", str(tmp_path / "run4"), "--name", "sine")  # fmt: skip
     assert code == 1 and err.strip() == "error: The model already has a domain called 'sine'."
 
     (tmp_path / "nsynth").mkdir()
     (tmp_path / "nsynth" / "model.safetensors").write_bytes(b"")
     (tmp_path / "nsynth" / "config.json").write_text('{"family": "nsynth", "config": {}}')
-    code, out, err = _cli(
+    code, out, err = run_cli(
         capsys, "translate", str(src), "-m", str(tmp_path / "nsynth"), "--to", "sine"
     )
     assert code == 1 and "is a 'nsynth' checkpoint, not a 'translation' one." in err

@@ -1,0 +1,266 @@
+"""Helpers the tests share: tiny data sets for every family, one torch thread, the CLI in-process.
+
+Data builders (each writes real files in the layout the family's readers expect, so the real
+trainers and evaluators run on them without FluidSynth or downloads):
+
+- :func:`make_note_set`: NSynth-format notes (harmonic tones of a few "instruments");
+- :func:`make_domains`: folder-per-domain audio, the same melodies in different waveforms;
+- :func:`make_jukebox_folder`: ``ROOT/<genre>/<artist>/<piece>.wav``;
+- :func:`make_melody_set`: MIDI melodies with train/valid/test folders.
+
+Import them with ``from tests.conftest import ...``; the fixtures need no import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+SR = 16000
+
+
+# ------------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def one_thread():
+    """Tests share 2 busy cores: one torch thread avoids oversubscription stalls."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    """Run ``latentmusic ARGS`` in this process; (exit code, stdout, stderr)."""
+    from latentmusic.cli.main import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ------------------------------------------------------------------------------- training
+def tiny_settings(out: Path, steps: int, **settings: object):  # noqa: ANN201
+    """Settings for a few-step CPU run: validate and export once, at the end, log every step."""
+    from latentmusic.train.harness import TrainSettings
+
+    base: dict[str, object] = dict(
+        out=out,
+        max_steps=steps,
+        batch_size=2,
+        val_every=steps,
+        ckpt_every=steps,
+        log_every=1,
+        val_batches=1,
+        progress=False,
+        accelerator="cpu",
+        seed=0,
+    )
+    base.update(settings)
+    return TrainSettings(**base)
+
+
+def train_family(
+    family: str,
+    data: Path,
+    out: Path,
+    *,
+    model_type: str | None = None,
+    preset: str = "tiny",
+    steps: int = 4,
+    overrides: Sequence[str] = (),
+    init: Path | None = None,
+    **settings: object,
+) -> Path:
+    """Train through ``latentmusic.<family>.train.train``, as ``latentmusic train`` calls it."""
+    from latentmusic.registry import family_part
+
+    return family_part(family, "train").train(
+        data=data,
+        out=out,
+        preset=preset,
+        model_type=model_type,
+        overrides=list(overrides),
+        settings=tiny_settings(out, steps, **settings),
+        init=init,
+    )
+
+
+def train_tiny(
+    data: Path, out: Path, model_type: str = "wavenet", steps: int = 4, **settings: object
+) -> Path:
+    """Train a tiny NSynth model through the real ``train`` entry point (a few steps)."""
+    return train_family("nsynth", data, out, model_type=model_type, steps=steps, **settings)
+
+
+# ------------------------------------------------------------------------------- nsynth notes
+NSYNTH_FAMILIES = (
+    "bass",
+    "brass",
+    "flute",
+    "guitar",
+    "keyboard",
+    "mallet",
+    "organ",
+    "reed",
+    "string",
+    "synth_lead",
+    "vocal",
+)
+# (instrument_str, family, harmonic amplitudes)
+INSTRUMENTS = {
+    "flute_acoustic_000": ("flute", [1.0, 0.3, 0.1]),
+    "organ_electronic_000": ("organ", [1.0, 0.0, 0.5, 0.0, 0.3, 0.0, 0.2]),
+    "brass_acoustic_000": ("brass", [1.0 / k for k in range(1, 12)]),
+    "flute_acoustic_001": ("flute", [1.0, 0.2, 0.05, 0.02]),
+    "organ_electronic_001": ("organ", [1.0, 0.0, 0.4, 0.0, 0.4]),
+    "brass_acoustic_001": ("brass", [1.0 / k**0.8 for k in range(1, 10)]),
+}
+SPLITS = {
+    "train": ["flute_acoustic_000", "organ_electronic_000", "brass_acoustic_000"],
+    "valid": ["flute_acoustic_001"],
+    "test": ["organ_electronic_001", "brass_acoustic_001"],
+}
+
+
+def midi_hz(pitch: float) -> float:
+    return 440.0 * 2.0 ** ((pitch - 69) / 12)
+
+
+def tone(pitch: float, amps: list[float], seconds: float = 0.5, sr: int = SR) -> np.ndarray:
+    """A harmonic tone with a 10 ms attack and a slow exponential decay, peak 0.5."""
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f = midi_hz(pitch)
+    x = sum(
+        a * np.sin(2 * np.pi * f * k * t) for k, a in enumerate(amps, 1) if a and f * k < 0.45 * sr
+    )
+    env = np.minimum(1.0, t / 0.01) * np.exp(-1.5 * t)
+    return (0.5 * x / np.abs(x).max() * env).astype(np.float32)
+
+
+def make_note_set(
+    root: Path, pitches: tuple[int, ...] = (55, 60, 64, 67), seconds: float = 0.5
+) -> Path:
+    """Write an NSynth-format set (train/valid/test by instrument) and return its root.
+
+    Notes are harmonic tones with instrument-specific spectra (a "flute" of few harmonics, an
+    "organ" of odd harmonics, a "brass" sawtooth), in NSynth's exact layout.
+    """
+    note_id = 0
+    for split, names in SPLITS.items():
+        audio_dir = root / split / "audio"
+        audio_dir.mkdir(parents=True, exist_ok=True)
+        examples = {}
+        for inst_id, name in enumerate(INSTRUMENTS):
+            if name not in names:
+                continue
+            family, amps = INSTRUMENTS[name]
+            source = name.split("_")[1]
+            for pitch in pitches:
+                note_str = f"{name}-{pitch:03d}-100"
+                sf.write(
+                    audio_dir / f"{note_str}.wav", tone(pitch, amps, seconds), SR, subtype="PCM_16"
+                )
+                examples[note_str] = {
+                    "note": note_id,
+                    "note_str": note_str,
+                    "instrument": inst_id,
+                    "instrument_str": name,
+                    "instrument_family": NSYNTH_FAMILIES.index(family),
+                    "instrument_family_str": family,
+                    "instrument_source": ("acoustic", "electronic", "synthetic").index(source),
+                    "instrument_source_str": source,
+                    "pitch": pitch,
+                    "velocity": 100,
+                    "sample_rate": SR,
+                    "qualities": [0] * 10,
+                    "qualities_str": [],
+                }
+                note_id += 1
+        (root / split / "examples.json").write_text(json.dumps(examples, indent=1))
+    return root
+
+
+# ------------------------------------------------------------------------------- domains
+def wave(kind: str, freqs: list[float], seconds_each: float, sr: int = SR) -> np.ndarray:
+    """A little melody (one frequency per note) with a given waveform."""
+    parts = []
+    for f in freqs:
+        t = np.arange(int(seconds_each * sr)) / sr
+        s = np.sin(2 * np.pi * f * t)
+        if kind == "square":
+            s = np.sign(s) * 0.7
+        elif kind == "saw":
+            s = 2.0 * ((f * t) % 1.0) - 1.0
+        elif kind == "triangle":
+            s = 2.0 * np.abs(2.0 * ((f * t) % 1.0) - 1.0) - 1.0
+        env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+        parts.append(0.4 * s * env)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def make_domains(
+    root: Path, kinds: tuple[str, ...] = ("sine", "square"), pieces: int = 5, seed: int = 0
+) -> Path:
+    """Paired synthetic domains: the same melodies (piece_i) played with different waveforms."""
+    rng = np.random.default_rng(seed)
+    melodies = [list(rng.uniform(180, 700, size=4)) for _ in range(pieces)]
+    for kind in kinds:
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for i, freqs in enumerate(melodies):
+            sf.write(root / kind / f"piece{i}.wav", wave(kind, freqs, 0.3), SR)
+    return root
+
+
+# ------------------------------------------------------------------------------- jukebox
+def make_jukebox_folder(root: Path, seconds: float = 1.5, pieces: int = 4) -> Path:
+    """ROOT/<genre>/<artist>/<piece>.wav: sines vs. saw waves, two 'artists' each, and one
+    lyrics file (``sine/anna/anna0.txt``)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * SR)) / SR
+    for genre in ("sine", "saw"):
+        for artist in ("anna", "ben"):
+            for i in range(pieces):
+                f = rng.uniform(200, 500)
+                x = np.sin(2 * np.pi * f * t) if genre == "sine" else 2 * ((f * t) % 1.0) - 1
+                path = root / genre / artist / f"{artist}{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sf.write(path, (0.4 * x * np.exp(-0.7 * t)).astype(np.float32), SR)
+    (root / "sine" / "anna" / "anna0.txt").write_text("Hello tiny world")
+    return root
+
+
+# ------------------------------------------------------------------------------- melodies
+def write_melody(path: Path, seed: int, bars: int = 4) -> None:
+    """A random C-major melody of ``bars`` bars (notes of 2, 4 or 8 sixteenths) as MIDI."""
+    from latentmusic.midi.io import write_sequence
+    from latentmusic.midi.representations import MELODY, pitch_to_class
+
+    rng = np.random.default_rng(seed)
+    events = np.zeros(bars * 16, np.int64)
+    t = 0
+    while t < len(events):
+        events[t] = pitch_to_class(int(rng.choice([60, 62, 64, 65, 67, 69, 71, 72])))
+        t += int(rng.choice([2, 4, 4, 8]))
+    write_sequence(MELODY.decode(events, qpm=100), path)
+
+
+def make_melody_set(root: Path, train: int = 12, valid: int = 3, test: int = 3) -> Path:
+    """ROOT/train/tune{i}.mid (seed i), ROOT/valid/v{i}.mid (100 + i), ROOT/test/t{i}.mid (200 + i)."""
+    for i in range(train):
+        write_melody(root / "train" / f"tune{i}.mid", i)
+    for i in range(valid):
+        write_melody(root / "valid" / f"v{i}.mid", 100 + i)
+    for i in range(test):
+        write_melody(root / "test" / f"t{i}.mid", 200 + i)
+    return root

@@ -239,12 +239,19 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
 
     def loss(self, audio: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
         """Multi-resolution STFT loss of the reconstruction of (B, T) crops of notes at (B,)
-        MIDI pitches."""
+        MIDI pitches, over the batch laid end to end as one signal.
+
+        Spectral convergence is a ratio to the target's energy. Per crop, one from a note's
+        silent tail (most of a 4 s NSynth note is release) has next to none, and its ratio
+        (10^2-10^4 for a fresh model) would swamp the batch and teach only silence; over the
+        whole batch each crop counts in proportion. Frames that straddle two crops compare
+        the same straddle in both signals.
+        """
         frames = audio.shape[-1] // self.hop
         audio = audio[:, : frames * self.hop]
         pitch = torch.as_tensor(pitch, device=audio.device).to(audio.dtype).reshape(-1)
         recon = self.synthesize(self.embed(audio), pitch)
-        return self.spectral_loss(recon, audio)
+        return self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
 
     # ---- verbs -------------------------------------------------------------------------------
 

@@ -532,3 +532,26 @@ def test_encode_dataset_skips_and_reports_a_bad_file(
     assert code == 0, err
     manifest = json.loads((tmp_path / "codes" / "manifest.json").read_text())
     assert len(manifest["files"]) == 2 and manifest["skipped"][0]["audio"].endswith("broken.wav")
+
+
+def test_a_short_training_run_says_saved_only_with_a_model_and_no_chatter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Items 5 and 18: one step saves a model and says so; Lightning's start-up lines stay
+    out of the user's terminal."""
+    for split, count in (("train", 4), ("valid", 1)):
+        for i in range(count):
+            path = tmp_path / "data" / split / f"m{i}.mid"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_sequence(_melody(), path)
+    code, out, err = cli(capsys, "train", "musicvae", "--data", tmp_path / "data", "--out",
+                         tmp_path / "run", "--preset", "tiny", "--steps", "1", "--batch-size", "2",
+                         "--threads", "1", "--accelerator", "cpu", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert out.strip().endswith(f"Model saved to {tmp_path / 'run'}")
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    assert "GPU available" not in err and "TPU available" not in err
+    import logging  # the lines above go to Lightning's own handler: check the level it obeys
+
+    level = logging.getLogger("lightning.pytorch.utilities.rank_zero").getEffectiveLevel()
+    assert level >= logging.WARNING

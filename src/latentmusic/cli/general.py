@@ -81,6 +81,7 @@ def train(
     """Train a model of FAMILY on your data (one harness for every family)."""
     v.output_dir(out, "run directory")
     opt.check_accelerator(accelerator)
+    opt.quiet_lightning()
     from latentmusic.train.harness import TrainSettings
 
     module = _family_module(family, "train")

@@ -93,3 +93,15 @@ def check_saved(path: object) -> None:
         raise InputError(
             f"Training stopped before it could save a model; nothing was written to {path}."
         )
+
+
+def quiet_lightning() -> None:
+    """Lightning's start-up lines (GPU/TPU available, ...) are library chatter, not news:
+    training commands show their own progress and our warnings, and Lightning's real
+    warnings still come through (they are logged at WARNING)."""
+    import logging
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)

@@ -181,6 +181,7 @@ def add_domain(
         v.domain_name(None, data.resolve().name)  # the default name obeys the same rules
     v.output_dir(out, "run directory")
     opt.check_accelerator(accelerator)
+    opt.quiet_lightning()
     from latentmusic.train.harness import TrainSettings
     from latentmusic.translation.train import add_domain as _add_domain
 

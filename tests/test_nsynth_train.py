@@ -73,7 +73,7 @@ def test_resume_with_other_settings_and_bad_init_are_clear_errors(
         train(notes, run, "tiny", "wavenet", ["decoder_residual=8"], settings, None)
     fresh = TrainSettings(out=tmp_path / "s", max_steps=1, progress=False, accelerator="cpu")
     with pytest.raises(
-        CheckpointError, match="is a 'wavenet' model, but this run trains a 'spectral' one"
+        CheckpointError, match="is a nsynth 'wavenet' model, but this run trains a 'spectral' one"
     ):
         train(notes, tmp_path / "s", "tiny", "spectral", [], fresh, run)
     with pytest.raises(ConfigError, match="Unknown nsynth model type 'vae'"):

@@ -26,6 +26,7 @@ TRAINING_FIELDS = frozenset(
     {
         "lr", "min_lr", "decay_rate", "lr_decay", "lr_decay_steps", "lr_decay_factors",
         "weight_decay", "warmup", "grad_clip", "grad_clip_mode", "batch_size",
+        "adam_beta1", "adam_beta2", "beta2",
         "max_beta", "beta_rate", "free_bits", "sampling_schedule", "sampling_rate",
         "transpose_range", "min_notes", "crop", "segment", "pitch_augment",
         "augment_semitones", "confusion_lambda", "confusion_dropout", "dropout",

@@ -97,6 +97,34 @@ def studio(
     typer.echo(f"latentmusic studio: http://{shown}:{bound}/  (models: {served})")
     typer.echo(f"exports are saved in {workdir.resolve()}; Ctrl+C stops the studio")
     sys.stdout.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    _server_class()(config).run(sockets=[sock])
+    typer.echo("studio stopped")
+
+
+def _server_class():  # noqa: ANN202
+    import contextlib
+    import signal
+    import threading
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that Ctrl+C (or SIGTERM) is how a studio is meant to
+        stop: it shuts down gracefully and the command returns normally, instead of raising
+        the signal again after shutdown (which the CLI would report as an interruption)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # noqa: ANN202
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server

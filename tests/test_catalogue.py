@@ -80,6 +80,7 @@ def test_shipped_model_is_float16_and_loads_by_name_close_to_float32(
     with safe_open(str(shipped / "model.safetensors"), framework="pt") as fh:
         dtypes = {fh.get_tensor(k).dtype for k in fh.keys()}  # noqa: SIM118
     assert dtypes == {torch.float16}
+    assert all(f.stat().st_mode & 0o044 == 0o044 for f in shipped.iterdir())  # others can read
     assert (shipped / "model.safetensors").stat().st_size < 0.6 * (
         trained[0] / "model.safetensors"
     ).stat().st_size

@@ -161,7 +161,11 @@ def ship(
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         if _describe(staging) is None:
             raise InputError(f"{source} holds no latentmusic checkpoint to ship.")
-        os.chmod(staging, 0o755)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(staging, 0o777 & ~mask)  # mkdtemp and safetensors make private files
+        for item in staging.rglob("*"):
+            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~mask)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=root))
             os.replace(target, old / name)

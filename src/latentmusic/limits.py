@@ -10,9 +10,10 @@ with this machine's memory. A refusal is one sentence that says how much it woul
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from latentmusic.errors import ConfigError, SizeError
@@ -120,6 +121,23 @@ def _builders() -> dict[str, Callable[[Any], Any]]:
     }
 
 
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """Weight initialisation is skipped while counting: on the meta device it only costs
+    time (torch's Python meta kernels for random fills import sympy)."""
+    import torch
+
+    names = [n for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    try:
+        for name in names:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(torch.nn.init, name, function)
+
+
 def count_parameters(config: Any) -> int | None:
     """The number of values (parameters and buffers) of the model ``config`` builds,
     counted on the meta device (nothing allocated); None for a config we cannot build."""
@@ -129,7 +147,7 @@ def count_parameters(config: Any) -> int | None:
     import torch
 
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _no_init():
             model = builder(config)
     except ConfigError:
         raise

@@ -1,0 +1,183 @@
+"""Studio round trips: how long the pages wait for a melody morph and for a full palette.
+
+    python benchmarks/studio.py                          # cat-mel_2bar_small when shipped
+    python benchmarks/studio.py --model runs/mel --repeats 9
+
+A real ``latentmusic studio`` app (uvicorn, on a free localhost port, in this process) is
+asked over HTTP, as the browser asks it, for: an 8-step morph between two preset melodies
+(``/interpolate``), a full 11 x 11 melody palette between four presets (``/grid``), and an
+11 x 11 drum palette. Each time is the whole round trip: request, JSON parsing, encoding,
+decoding, JSON back. One warm-up call each, then ``--repeats`` timed calls; the median is
+the figure. Greedy decoding costs the same whatever the weights hold, so where a model is
+not shipped (a drum model today) an untrained model of the same architecture stands in,
+and the JSON says so. Prints a table and writes ``benchmarks/results/studio.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results" / "studio.json"
+
+
+def _stand_in(preset: str, root: Path) -> Path:
+    """An untrained MusicVAE with ``preset``'s architecture (timing only)."""
+    from latentmusic.musicvae.config import PRESETS
+    from latentmusic.musicvae.model import FAMILY, MusicVAE
+    from latentmusic.musicvae.train import checkpoint_extra
+    from latentmusic.train.checkpoint import save_checkpoint
+    from latentmusic.train.config import config_to_dict
+
+    torch.manual_seed(0)
+    config = PRESETS[preset]
+    return save_checkpoint(
+        root / preset,
+        MusicVAE(config),
+        family=FAMILY,
+        model_type=config.model_type,
+        preset=preset,
+        config=config_to_dict(config),
+        extra=checkpoint_extra(config),
+        meta={"steps": 0},
+    )
+
+
+def _model(value: str | None, preset: str, root: Path) -> tuple[str, str]:
+    """(path, what it is): the named or shipped model, else an untrained stand-in."""
+    from latentmusic.catalogue import shipped_names
+
+    if value:
+        return value, f"{value} (as given)"
+    if preset in shipped_names():
+        return preset, f"{preset} (shipped)"
+    return str(_stand_in(preset, root)), f"{preset} architecture, untrained stand-in (timing only)"
+
+
+def _serve(app) -> tuple[str, object]:  # noqa: ANN001
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server
+
+
+def _round_trip(url: str, body: dict) -> tuple[float, dict]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        answer = json.loads(response.read())
+    return time.perf_counter() - started, answer
+
+
+def measure(url: str, body: dict, repeats: int, expect: int) -> dict[str, object]:
+    _, answer = _round_trip(url, body)  # warm-up
+    assert len(answer["melodies"]) == expect, answer
+    times = [_round_trip(url, body)[0] for _ in range(repeats)]
+    return {
+        "median_ms": round(1000 * statistics.median(times), 1),
+        "min_ms": round(1000 * min(times), 1),
+        "max_ms": round(1000 * max(times), 1),
+        "repeats": repeats,
+        "melodies": expect,
+        "notes": sum(len(m["notes"]) for m in answer["melodies"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="melody model (name or path); default cat-mel_2bar_small")
+    parser.add_argument("--drums", help="drum model (name or path); default: an untrained stand-in")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--note", default="", help="recorded with the numbers (e.g. 'provisional: machine busy')"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from latentmusic.studio.app import create_app
+    from latentmusic.studio.engine import load_models
+    from latentmusic.studio.melodies import DRUM_PRESETS, MELODY_PRESETS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        melody_path, melody_what = _model(args.model, "cat-mel_2bar_small", Path(tmp))
+        drums_path, drums_what = _model(args.drums, "cat-drums_2bar_small", Path(tmp))
+        models = load_models([melody_path, drums_path])
+        mel_name, drum_name = list(models)
+        url, server = _serve(create_app(models))
+        try:
+            melodies = [p["melody"] for p in MELODY_PRESETS]
+            beats = [p["melody"] for p in DRUM_PRESETS]
+            base = f"{url}/api/models"
+            rows = {
+                "melody morph, 8 steps": (
+                    f"{base}/{mel_name}/interpolate",
+                    {"melodies": melodies[:2], "steps": 8},
+                    8,
+                    melody_what,
+                ),
+                "melody palette, 11 x 11": (
+                    f"{base}/{mel_name}/grid",
+                    {"corners": [melodies[i] for i in (0, 3, 4, 7)], "size": 11},
+                    121,
+                    melody_what,
+                ),
+                "drum palette, 11 x 11": (
+                    f"{base}/{drum_name}/grid",
+                    {"corners": beats, "size": 11},
+                    121,
+                    drums_what,
+                ),
+            }
+            results = {}
+            for name, (endpoint, body, expect, what) in rows.items():
+                results[name] = {"model": what, **measure(endpoint, body, args.repeats, expect)}
+        finally:
+            server.should_exit = True  # type: ignore[attr-defined]
+    report = {
+        "what": "studio server round trips over HTTP on localhost (request to parsed JSON answer)",
+        "note": args.note,
+        "results": results,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print(f"{'round trip':<26} {'median':>9} {'min':>9} {'max':>9}  model")
+    for name, r in results.items():
+        print(
+            f"{name:<26} {r['median_ms']:>7.0f}ms {r['min_ms']:>7.0f}ms {r['max_ms']:>7.0f}ms  {r['model']}"
+        )
+    if args.note:
+        print(f"note: {args.note}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,8 +39,8 @@ from torch.nn import functional as F
 
 from latentmusic.audio.spectral import MultiResolutionSTFTLoss
 from latentmusic.errors import InputError
-from latentmusic.nn.wavenet import NonCausalWaveNetEncoder
 from latentmusic.nsynth.config import HarmonicConfig
+from latentmusic.nsynth.model import nsynth_encoder
 from latentmusic.nsynth.verbs import EmbeddingVerbs, Method, as_audio_batch, as_embedding_batch
 
 MU = 255.0  # the encoder reads mu-law companded audio, as the WaveNet autoencoder's does
@@ -168,16 +168,7 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         self.sample_rate = config.sample_rate
         self.hop = config.hop
         self.bottleneck = config.bottleneck
-        self.encoder = NonCausalWaveNetEncoder(
-            in_channels=1,
-            channels=config.encoder_width,
-            layers=config.encoder_layers,
-            cycle=config.encoder_cycle,
-            kernel=config.encoder_kernel,
-            out_channels=config.bottleneck,
-            pool=config.hop,
-            style="nsynth",
-        )
+        self.encoder = nsynth_encoder(config)
         h = config.hidden
         self.z_mlp = _mlp(config.bottleneck, h, config.mlp_layers)
         self.f0_mlp = _mlp(1, h, config.mlp_layers)

@@ -27,6 +27,21 @@ from latentmusic.nsynth.config import NSynthConfig
 from latentmusic.nsynth.verbs import EmbeddingVerbs, as_audio_batch, as_embedding_batch
 
 
+def nsynth_encoder(config: Any) -> NonCausalWaveNetEncoder:
+    """NSynth's temporal encoder: audio -> ``bottleneck`` channels every ``hop`` samples. Shared
+    by the WaveNet autoencoder and the harmonic model, so both embed notes the same way."""
+    return NonCausalWaveNetEncoder(
+        in_channels=1,
+        channels=config.encoder_width,
+        layers=config.encoder_layers,
+        cycle=config.encoder_cycle,
+        kernel=config.encoder_kernel,
+        out_channels=config.bottleneck,
+        pool=config.hop,
+        style="nsynth",
+    )
+
+
 class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
     """WaveNet autoencoder for musical notes with the family's verbs.
 
@@ -43,16 +58,7 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
         self.sample_rate = config.sample_rate
         self.hop = config.hop
         self.bottleneck = config.bottleneck
-        self.encoder = NonCausalWaveNetEncoder(
-            in_channels=1,
-            channels=config.encoder_width,
-            layers=config.encoder_layers,
-            cycle=config.encoder_cycle,
-            kernel=config.encoder_kernel,
-            out_channels=config.bottleneck,
-            pool=config.hop,
-            style="nsynth",
-        )
+        self.encoder = nsynth_encoder(config)
         self.decoder = WaveNetDecoder(
             n_classes=config.n_classes,
             residual=config.decoder_residual,

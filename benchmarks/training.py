@@ -69,6 +69,17 @@ def _audio(batch: int, length: int) -> torch.Tensor:
     return 0.4 * torch.sin(2 * torch.pi * f * t) + 0.05 * torch.randn(batch, length)
 
 
+def _note_job(model: torch.nn.Module) -> Job:
+    """An NSynth autoencoder's step (WaveNet or spectral): batch 8 of its preset's crop, as
+    scripts/train_nsynth_small.sh trains both."""
+    cfg = model.config
+    audio = _audio(8, cfg.crop)
+    opt = torch.optim.Adam(model.parameters(), cfg.lr)
+    return Job(
+        model, lambda: model.loss(audio), opt, audio.numel(), "samples", f"{SIZE}, 8 x {cfg.crop}"
+    )
+
+
 def build(family: str) -> Job:
     """The family's ``small`` model, its optimiser and a batch like its run script's."""
     torch.manual_seed(0)
@@ -76,34 +87,12 @@ def build(family: str) -> Job:
         from latentmusic.nsynth.config import PRESETS
         from latentmusic.nsynth.model import NSynthWaveNetAE
 
-        cfg = PRESETS[SIZE]
-        model = NSynthWaveNetAE(cfg)
-        audio = _audio(8, cfg.crop)
-        opt = torch.optim.Adam(model.parameters(), cfg.lr)
-        return Job(
-            model,
-            lambda: model.loss(audio),
-            opt,
-            audio.numel(),
-            "samples",
-            f"{SIZE}, 8 x {cfg.crop}",
-        )
+        return _note_job(NSynthWaveNetAE(PRESETS[SIZE]))
     if family == "spectral":  # same script, --model spectral: batch 8, crop 16384
         from latentmusic.nsynth.config import SPECTRAL_PRESETS
         from latentmusic.nsynth.spectral_ae import SpectralAutoencoder
 
-        cfg = SPECTRAL_PRESETS[SIZE]
-        model = SpectralAutoencoder(cfg)
-        audio = _audio(8, cfg.crop)
-        opt = torch.optim.Adam(model.parameters(), cfg.lr)
-        return Job(
-            model,
-            lambda: model.loss(audio),
-            opt,
-            audio.numel(),
-            "samples",
-            f"{SIZE}, 8 x {cfg.crop}",
-        )
+        return _note_job(SpectralAutoencoder(SPECTRAL_PRESETS[SIZE]))
     if family == "translation":  # batch 8 x 4000 of one domain: encoder, one decoder, confusion
         from latentmusic.translation.config import PRESETS
         from latentmusic.translation.train import TranslationModule

@@ -22,6 +22,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from latentmusic.data.nsynth import NSYNTH_FAMILIES
+
 SR = 16000
 
 
@@ -103,19 +105,6 @@ def train_tiny(
 
 
 # ------------------------------------------------------------------------------- nsynth notes
-NSYNTH_FAMILIES = (
-    "bass",
-    "brass",
-    "flute",
-    "guitar",
-    "keyboard",
-    "mallet",
-    "organ",
-    "reed",
-    "string",
-    "synth_lead",
-    "vocal",
-)
 # (instrument_str, family, harmonic amplitudes)
 INSTRUMENTS = {
     "flute_acoustic_000": ("flute", [1.0, 0.3, 0.1]),

@@ -97,22 +97,15 @@ def _pick_tunes(model: Any, melodies: Path) -> list[Any]:
 
 
 def _shipped() -> tuple[Path, dict[str, Any]] | None:
-    """The shipped model and what its card says, or None where it is not installed."""
-    from latentmusic.catalogue import models_dir
-    from latentmusic.errors import CheckpointError
-    from latentmusic.train.checkpoint import read_checkpoint
+    """The shipped model and what its catalogue entry says, or None where it is not installed
+    (the catalogue reads only the JSON files: the weights are loaded once, by ``build``)."""
+    from latentmusic.catalogue import shipped_models
 
-    path = models_dir() / SHIPPED
-    try:
-        meta = read_checkpoint(path, family="musicvae").meta
-    except CheckpointError:
-        return None
-    return path, {
-        "steps": int(meta.get("steps", 0)),
-        "headline": meta.get("headline", ""),
-        "data": meta.get("data", ""),
-        "shipped": True,
-    }
+    for model in shipped_models():
+        if model.name == SHIPPED and model.family == "musicvae":
+            info = {"steps": model.steps or 0, "headline": model.headline, "shipped": True}
+            return model.path, info
+    return None
 
 
 def build(ctx: DemoContext) -> Section:

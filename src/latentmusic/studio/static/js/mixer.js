@@ -73,6 +73,7 @@
     const id = ++page.request;
     const started = performance.now();
     status(`Morphing in ${steps} steps…`);
+    const said = Studio.statusSerial();
     try {
       const result = await api(`/api/models/${encodeURIComponent(model)}/interpolate`, { melodies: [page.a, page.b], steps });
       if (id !== page.request) return; // a newer request is on its way
@@ -82,7 +83,9 @@
       page.exported = null;
       drawMorph();
       const ms = Math.round(performance.now() - started);
-      status(`${result.melodies.length} melodies · ${noteCount(result.melodies)} notes · ${ms} ms`);
+      if (Studio.statusSerial() === said) { // nothing newer (an upload's error) was said meanwhile
+        status(`${result.melodies.length} melodies · ${noteCount(result.melodies)} notes · ${ms} ms`);
+      }
       $("#morph").dataset.steps = String(steps);
       if (wasPlaying) play();
     } catch (err) { if (id === page.request) fail(err); }

@@ -55,7 +55,12 @@ const Studio = (() => {
     for (const child of children) node.append(child);
     return node;
   }
+  // Every message gets a number: a slow request's result can tell whether something (an
+  // error, say) was said after it started, and then leave that message standing.
+  let statusCount = 0;
+  const statusSerial = () => statusCount;
   function status(text, isError = false) {
+    statusCount += 1;
     const node = $("#status");
     if (!node) return;
     node.textContent = text;
@@ -363,7 +368,7 @@ const Studio = (() => {
   }
 
   return {
-    state, api, apiBlob, uploadMidi, $, el, status, fail, download, boot, modelPicker, currentModel,
+    state, api, apiBlob, uploadMidi, $, el, status, statusSerial, fail, download, boot, modelPicker, currentModel,
     drawRoll, Player, sequenceOf, NOTE_NAMES, SCALES, DRUM_NAMES, pitchName, inScale, snap, snapMelody,
   };
 })();

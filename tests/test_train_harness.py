@@ -217,3 +217,29 @@ def test_exported_weights_are_readable_by_others(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (run / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+class _ScriptedValidation(ToyModule):
+    """A toy whose validation loss is a fixed function of the step: best at step 40."""
+
+    SCRIPT = {20: 3.0, 40: 1.0, 60: 2.0, 80: 1.5}
+
+    def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+        self.log("val/loss", torch.tensor(self.SCRIPT[int(self.global_step)]))
+
+
+def test_best_validation_state_is_kept_across_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    fit(_ScriptedValidation(), ToyData(), ToyData(32, seed=1), _settings(run, max_steps=60))
+    best = read_checkpoint(run / "best")
+    assert best.meta["steps"] == 40 and best.meta["best"] == {"metric": "val/loss", "value": 1.0}
+    assert read_checkpoint(run).meta["steps"] == 60  # the run's own export is the last state
+    # Resumed, step 80 (1.5) is worse than the best so far (1.0): best/ must not move.
+    fit(
+        _ScriptedValidation(),
+        ToyData(),
+        ToyData(32, seed=1),
+        _settings(run, max_steps=80, resume=True),
+    )
+    assert read_checkpoint(run / "best").meta["steps"] == 40
+    assert read_checkpoint(run).meta["steps"] == 80

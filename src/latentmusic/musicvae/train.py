@@ -22,9 +22,9 @@ import torch
 from latentmusic.errors import InputError
 from latentmusic.musicvae.config import MusicVAEConfig, preset_for
 from latentmusic.musicvae.model import FAMILY, MusicVAE
-from latentmusic.train.checkpoint import save_checkpoint
+from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
 from latentmusic.train.config import apply_overrides, config_to_dict
-from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.harness import BEST_DIR, FamilyModule, TrainSettings, fit
 from latentmusic.train.init import init_from, steps_of
 
 ATTRIBUTE_WINDOWS = 4096
@@ -71,6 +71,13 @@ class MusicVAEModule(FamilyModule):
         self.config = config
         self.preset = preset
         self.model = MusicVAE(config)
+
+    @property
+    def best_metric(self) -> str:  # type: ignore[override]
+        """While the KL weight anneals, the loss grows with it and is not comparable
+        across steps; the reconstruction term is."""
+        constant_beta = self.config.beta_rate == 0 or self.config.max_beta == 0
+        return "val/loss" if constant_beta else "val/recon"
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]
@@ -166,4 +173,10 @@ def train(
             windows = windows[np.sort(pick)]
         model = module.model.eval()
         save_vectors(Path(out) / VECTORS_FILE, compute_vectors(model, windows))
+        best = Path(out) / BEST_DIR
+        if (best / "model.safetensors").is_file():  # the best state gets its own vectors
+            ckpt = read_checkpoint(best, family=FAMILY)
+            best_model = MusicVAE(config).eval()
+            load_state_strict(best_model, ckpt.state_dict, best)
+            save_vectors(best / VECTORS_FILE, compute_vectors(best_model, windows))
     return Path(out)

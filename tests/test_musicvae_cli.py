@@ -16,7 +16,7 @@ import latentmusic
 from latentmusic.cli.main import main
 from latentmusic.midi.io import read_sequence
 from latentmusic.midi.representations import MELODY
-from latentmusic.musicvae.attributes import ATTRIBUTES, load_vectors
+from latentmusic.musicvae.attributes import attributes_for, load_vectors
 from latentmusic.musicvae.evaluate import evaluate
 from latentmusic.musicvae.model import MusicVAE
 from latentmusic.train.checkpoint import save_checkpoint
@@ -58,7 +58,9 @@ def test_training_logs_metrics_and_exports_attribute_vectors(run: tuple[Path, Pa
     )
     assert isinstance(latentmusic.load(out), MusicVAE)
     vectors = load_vectors(out / "attributes.npz")
-    assert set(vectors) == set(ATTRIBUTES) and vectors["note_density"]["vector"].shape == (32,)
+    assert set(vectors) == set(attributes_for("melody")) and vectors["note_density"][
+        "vector"
+    ].shape == (32,)
     assert vectors["note_density"]["high_mean"] > vectors["note_density"]["low_mean"]
 
 
@@ -211,9 +213,9 @@ def test_eval_reports_reconstruction_interpolation_attributes_and_prior(
         and interp["data_space"]["distance_to_a"][-1] > 0.1
     )
     attrs = model["attributes"]
-    assert set(attrs["vectors"]) == set(ATTRIBUTES) and attrs["vectors_from"].endswith(
-        "attributes.npz"
-    )
+    assert set(attrs["vectors"]) == set(attributes_for("melody")) and attrs[
+        "vectors_from"
+    ].endswith("attributes.npz")
     assert set(model["prior_samples"]["samples"]) == {"note_density", "syncopation", "empty_beat_rate",
                                                       "pitch_range", "scale_consistency"}  # fmt: skip
     assert 0.5 <= model["prior_samples"]["data"]["scale_consistency"] <= 1.0

@@ -249,3 +249,18 @@ def test_drum_trio_and_satb_training_windows_come_from_the_right_files() -> None
     )
     long = NoteSequence(notes=long.notes, total_steps=64, tracks=long.tracks)
     assert extract_windows([long, melody], PRESETS["small-satb"])[0].shape == (1, 64, 4)
+
+
+def test_kick_snare_balance_counts_general_midi_kicks_and_snares() -> None:
+    from latentmusic.midi.sequence import Note, NoteSequence
+    from latentmusic.musicvae.attributes import attributes_for, kick_snare_balance
+
+    def hits(*pitches: int) -> NoteSequence:
+        notes = [Note(p, i, i + 1, is_drum=True, track=0) for i, p in enumerate(pitches)]
+        return NoteSequence(notes=notes, total_steps=32)
+
+    assert kick_snare_balance(hits(36, 36, 36, 38)) == 0.5  # 3 kicks, 1 snare
+    assert kick_snare_balance(hits(35, 40, 38, 38)) == -0.5  # both GM kicks and snares count
+    assert kick_snare_balance(hits(42, 46, 49)) == 0.0  # hats and cymbals only
+    assert "kick_snare_balance" in attributes_for("drums")
+    assert "kick_snare_balance" not in attributes_for("melody")

@@ -13,8 +13,10 @@ Attributes (per sequence, over its pitched notes unless said otherwise):
 - ``syncopation``: share of onsets that fall off the quarter-note beat (step % 4 != 0).
 - ``pitch_range``: highest minus lowest pitch, in semitones.
 - ``c_diatonic``: share of notes whose pitch class is in C major (the paper's "C diatonic").
+- ``kick_snare_balance``: (kicks - snares) / (kicks + snares) over drum hits, in [-1, 1]
+  (0 without either): positive is a bottom-heavy groove, negative a snare-driven one.
 
-Drum models only have ``note_density`` and ``syncopation``.
+Drum models have ``note_density``, ``syncopation`` and ``kick_snare_balance``.
 """
 
 from __future__ import annotations
@@ -74,19 +76,41 @@ def c_diatonic(seq: NoteSequence) -> float:
     return sum(1 for p in pitches if p % 12 in C_MAJOR) / len(pitches)
 
 
+def kick_snare_balance(seq: NoteSequence) -> float:
+    from latentmusic.midi.representations import DRUM_PITCH_CLASSES
+
+    kick_pitches, snare_pitches = set(DRUM_PITCH_CLASSES[0]), set(DRUM_PITCH_CLASSES[1])
+    drums = [n.pitch for n in seq.notes if n.is_drum]
+    kicks = sum(1 for p in drums if p in kick_pitches)
+    snares = sum(1 for p in drums if p in snare_pitches)
+    return (kicks - snares) / (kicks + snares) if kicks + snares else 0.0
+
+
 ATTRIBUTES: dict[str, Callable[[NoteSequence], float]] = {
     "note_density": note_density,
     "average_interval": average_interval,
     "syncopation": syncopation,
     "pitch_range": pitch_range,
     "c_diatonic": c_diatonic,
+    "kick_snare_balance": kick_snare_balance,
 }
-DRUM_ATTRIBUTES = ("note_density", "syncopation")
+DRUM_ATTRIBUTES = ("note_density", "syncopation", "kick_snare_balance")
+PITCHED_ATTRIBUTES = (
+    "note_density",
+    "average_interval",
+    "syncopation",
+    "pitch_range",
+    "c_diatonic",
+)
 
 
 def attributes_for(representation: str) -> tuple[str, ...]:
     """The attributes that make sense for a representation."""
-    return DRUM_ATTRIBUTES if representation == "drums" else tuple(ATTRIBUTES)
+    if representation == "drums":
+        return DRUM_ATTRIBUTES
+    if representation == "trio":
+        return (*PITCHED_ATTRIBUTES, "kick_snare_balance")
+    return PITCHED_ATTRIBUTES
 
 
 def check_attribute(name: str, representation: str) -> None:

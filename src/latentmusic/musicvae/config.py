@@ -17,7 +17,8 @@ Two places where this code chooses between magenta's code and the paper:
   4/4, 2/2) — with the folk corpus that is the difference between a third and all of it.
 
 CPU presets: ``tiny`` (tests), ``small`` (a 2-bar melody model that trains on 2 cores),
-``small-drums``, ``small-trio`` (4-bar hierarchical trio), ``small-satb`` (4-bar
+``small-drums``, ``small-trio`` (4-bar hierarchical trio), ``small-trio_16bar`` (the
+hierdec-trio_16bar shape at CPU size, melody and bass transposed together), ``small-satb`` (4-bar
 hierarchical chorales) and ``small-16bar``. ``paper`` is an alias of ``cat-mel_2bar_small``.
 """
 
@@ -168,6 +169,13 @@ PRESETS: dict[str, MusicVAEConfig] = {
         conductor_rnn_size=(128,), conductor_output_size=64, free_bits=32.0, max_beta=0.2,
         batch_size=32, drum_roll_input=False,
         **{**_16BAR, "bars": 4, "min_notes": 4, "gap_bars": 2.0},
+    ),
+    # The hierdec-trio_16bar shape at CPU size; melody and bass transposed together.
+    "small-trio_16bar": MusicVAEConfig(
+        representation="trio", z_size=256, enc_rnn_size=(256,), dec_rnn_size=(256,),
+        conductor_rnn_size=(256,), conductor_output_size=128, free_bits=64.0, max_beta=0.2,
+        batch_size=32, drum_roll_input=False,
+        **{**_16BAR, "gap_bars": 2.0, "transpose_range": 5},
     ),
     "small-satb": MusicVAEConfig(
         representation="satb", z_size=128, enc_rnn_size=(256,), dec_rnn_size=(128,),

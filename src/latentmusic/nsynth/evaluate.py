@@ -12,7 +12,12 @@ plays an embedding at a given pitch, reconstructs each note at its labelled pitc
 - **instrument-family accuracy** of a classifier that eval trains on the *training* split's
   notes (logistic regression on mean/std log-mel features, ``audio.judge``), applied to the reconstructions;
 - **multi-resolution spectral distance** to the original (the Jukebox spectral loss; lower
-  is closer).
+  is closer);
+- **the morph** (``nsynth.morph``): for ``morph_pairs`` pairs of the split's instruments at
+  one pitch, a ``morph_steps``-step latent interpolation per system: the fraction of steps
+  that keep the pitch (pyin within 50 cents), the fraction of pairs whose judged
+  probability of instrument A falls monotonically, and its mean Spearman correlation with
+  the step (-1 is a perfect fall), next to the audio cross-fade as a reference.
 
 WaveNet decoding is sample by sample, so by default only the first ``seconds=1.0`` of at
 most ``max_notes=16`` notes are reconstructed (options, via ``--option key=value``).
@@ -45,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     # Pitch-conditioned models (harmonic): play the note's "label", or "estimate" it from the
     # original audio (pyin) as `nsynth reconstruct` does for a file without a label.
     "pitch": "label",
+    "morph_pairs": 4,  # instrument pairs morphed (0: skip the morph measure)
+    "morph_steps": 5,  # steps of each morph, both ends included
 }
 N_MELS = 64
 CENTS_TOLERANCE = 50.0
@@ -71,6 +78,8 @@ def _options(options: dict[str, str]) -> dict[str, Any]:
         )
     if out["pitch"] not in ("label", "estimate"):
         raise InputError(f"Eval option pitch must be label or estimate, not {out['pitch']!r}.")
+    if out["morph_pairs"] < 0 or out["morph_steps"] < 2:
+        raise InputError("Eval options morph_pairs must be >= 0 and morph_steps >= 2.")
     if out["classifier_notes"] < 2:
         raise InputError("Eval option classifier_notes must be at least 2.")
     return out
@@ -192,7 +201,53 @@ def _page(results: dict[str, Any], shown: list[dict[str, Any]], systems: list[st
         f"multi-resolution STFT distance to the original (lower is closer).</p>"
         f"<table><tr><th>system</th><th>pitch accuracy</th><th>family accuracy</th>"
         f"<th>spectral distance</th><th>decode s / note</th></tr>{rows}</table>"
-        f"{''.join(cells)}</body></html>"
+        f"{_morph_html(results.get('morph', {}))}{''.join(cells)}</body></html>"
+    )
+
+
+def _morph_html(morph: dict[str, Any]) -> str:
+    """The morph measure: one summary row per system, then each pair's steps."""
+    if "systems" not in morph:
+        return f"<h2>Morph</h2><p class='note'>Not measured: {html.escape(str(morph.get('skipped', '')))}.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('pitch_kept_steps'))}</td>"
+        f"<td>{_fmt(m.get('pitch_kept_pairs'))}</td><td>{_fmt(m.get('monotone_pairs'))}</td>"
+        f"<td>{_fmt(m.get('falling_pairs'))}</td>"
+        f"<td>{_fmt(m.get('mean_spearman'))}</td><td>{_fmt(m.get('mean_p_a_drop'))}</td></tr>"
+        for name, m in morph["systems"].items()
+    )
+    pairs = []
+    for k, pair in enumerate(morph["per_pair"]):
+        judge = pair["judge_on_originals"]
+        lines = []
+        for name, rec in pair["systems"].items():
+            players = "".join(
+                f'<div class="item"><div class="cap">step {i}: P(A) {_fmt(p)}, '
+                f"{_fmt(c)} cents</div>"
+                f'<audio controls preload="none" src="{html.escape(a)}"></audio></div>'
+                for i, (p, c, a) in enumerate(
+                    zip(rec["p_a"], rec["cents"], rec["audio"], strict=True)
+                )
+            )
+            lines.append(
+                f"<h4>{html.escape(name)}: P(A) falls monotonically {rec['falls']}, pitch kept at every "
+                f"step {rec['all_pitch_kept']}</h4><div class='items'>{players}</div>"
+            )
+        pairs.append(
+            f"<h3>Pair {k + 1}: {html.escape(pair['a_instrument'])} (A) to "
+            f"{html.escape(pair['b_instrument'])} (B), MIDI {pair['pitch']}</h3>"
+            f"<p class='note'>The judge on the originals: P(A | A) {_fmt(judge['p_a_of_a'])}, "
+            f"P(A | B) {_fmt(judge['p_a_of_b'])}.</p>{''.join(lines)}"
+        )
+    return (
+        f"<h2>Morph: {morph['pairs']} pairs, {morph['steps']} latent steps ({morph['method']})</h2>"
+        f"<p class='note'>Pitch kept: pyin within {CENTS_TOLERANCE:.0f} cents of the pair's pitch. "
+        f"P(A): {html.escape(morph['judge']['kind'])} ({morph['judge']['n_train']} notes). "
+        f"Non-increasing: P(A) never rises by more than {morph['monotone_tolerance']}; falling: "
+        f"and it ends lower than it starts by more than that.</p>"
+        f"<table><tr><th>system</th><th>steps with pitch kept</th><th>pairs with pitch kept "
+        f"throughout</th><th>pairs with P(A) non-increasing</th><th>... and falling</th><th>mean Spearman(step, P(A))</th>"
+        f"<th>mean P(A) drop</th></tr>{rows}</table>{''.join(pairs)}"
     )
 
 
@@ -235,10 +290,10 @@ def evaluate(
             f"seconds={opts['seconds']} is shorter than one embedding frame ({hop} samples)."
         )
 
-    notes = sorted(read_examples(data, split), key=_note_key)
-    if not notes:
+    split_notes = sorted(read_examples(data, split), key=_note_key)
+    if not split_notes:
         raise InputError(f"The '{split}' split of {data} has no notes.")
-    notes = _spread(notes, opts["max_notes"])
+    notes = _spread(split_notes, opts["max_notes"])
     train_notes = sorted(read_examples(data, "train"), key=_note_key)
     if not train_notes:
         raise InputError(
@@ -327,6 +382,12 @@ def evaluate(
             rec["audio"] = f"audio/{stem}.wav"
             rec["rainbowgram"] = f"rainbowgrams/{stem}.png"
 
+    morph: dict[str, Any] = {"skipped": "morph_pairs=0"}
+    if opts["morph_pairs"]:
+        from latentmusic.nsynth.morph import measure_morphs
+
+        morph = measure_morphs(systems, split_notes, length, opts, decode_kw, out)
+
     results = {
         "family": "nsynth",
         "model": str(model),
@@ -352,11 +413,15 @@ def evaluate(
             ),
         },
         "systems": summary,
+        "morph": morph,
         "per_note": per_note,
     }
     write_json(out / "results.json", _json_safe(results))
     write_text(out / "index.html", _page(results, shown, list(audio_by_system)))
-    return {k: v for k, v in results.items() if k != "per_note"}
+    # The printed summary: per-note and per-pair details stay in results.json and the page.
+    brief = {k: v for k, v in results.items() if k != "per_note"}
+    brief["morph"] = {k: v for k, v in morph.items() if k != "per_pair"}
+    return brief
 
 
 def _json_safe(value: Any) -> Any:

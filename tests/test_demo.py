@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pretty_midi
 import pytest
+import soundfile as sf
 
 from latentmusic.demo import musicvae as demo_musicvae
+from latentmusic.demo import nsynth as demo_nsynth
 from latentmusic.demo.runner import run_demo
+from latentmusic.nsynth.evaluate import cents_off, median_f0
 
 
 def test_musicvae_section_plays_the_shipped_model_without_training(tmp_path: Path) -> None:
@@ -32,3 +35,59 @@ def test_musicvae_section_without_a_shipped_model_trains_and_says_so(
     html = page.read_text()
     assert f"No shipped {demo_musicvae.SHIPPED} model was found" in html
     assert (tmp_path / "work" / "musicvae" / demo_musicvae.PRESET / "model.safetensors").is_file()
+
+
+def test_nsynth_section_plays_the_shipped_fast_model_without_training(tmp_path: Path) -> None:
+    page = run_demo(tmp_path / "demo", only=["nsynth"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"the shipped {demo_nsynth.SHIPPED} model" in html
+    assert "was trained" not in html
+    assert not (tmp_path / "work" / "nsynth").exists()  # nothing was trained
+    if demo_nsynth._shipped(demo_nsynth.SHIPPED_WAVENET) is None:
+        assert f"({demo_nsynth.SHIPPED_WAVENET}, the NSynth paper" in html
+        assert "is not shipped yet" in html
+    assets = tmp_path / "demo" / "assets" / "nsynth"
+    steps = [sf.read(assets / f"latent_{i}.wav") for i in range(demo_nsynth.STEPS)]
+    target = 440.0 * 2.0 ** ((demo_nsynth.PITCH - 69) / 12)
+    for audio, sr in steps:  # the morph keeps the note at every step
+        assert abs(cents_off(median_f0(audio, sr, demo_nsynth.PITCH), demo_nsynth.PITCH)) < 50
+    assert f"{target:.1f} Hz" in html
+    pads = sorted(assets.glob("pad_*.wav"))
+    assert len(pads) == len(demo_nsynth.PAD_PITCHES) * demo_nsynth.PAD_SIZE**2
+
+
+def test_nsynth_section_without_a_shipped_model_trains_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LATENTMUSIC_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr(demo_nsynth, "TRAIN_STEPS", 5)
+    monkeypatch.setattr(demo_nsynth, "PAD_PITCHES", (60,))
+    page = run_demo(tmp_path / "demo", only=["nsynth"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"No shipped {demo_nsynth.SHIPPED} model was found" in html
+    assert "is not shipped yet" in html
+    run = tmp_path / "work" / "nsynth" / f"harmonic-{demo_nsynth.PRESET}"
+    assert (run / "model.safetensors").is_file()
+
+
+def test_nsynth_section_plays_a_shipped_wavenet_beside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from latentmusic.catalogue import models_dir
+    from latentmusic.nsynth.config import PRESETS
+    from latentmusic.nsynth.model import NSynthWaveNetAE
+    from latentmusic.nsynth.train import export
+
+    shipped = tmp_path / "models"
+    shipped.mkdir()
+    (shipped / demo_nsynth.SHIPPED).symlink_to(models_dir() / demo_nsynth.SHIPPED)
+    export(NSynthWaveNetAE(PRESETS["tiny"]), shipped / demo_nsynth.SHIPPED_WAVENET, "tiny")
+    monkeypatch.setenv("LATENTMUSIC_MODELS", str(shipped))
+    monkeypatch.setattr(demo_nsynth, "SECONDS", 0.25)  # an untrained WaveNet decodes slowly
+    monkeypatch.setattr(demo_nsynth, "PAD_PITCHES", (60,))
+    page = run_demo(tmp_path / "demo", only=["nsynth"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"the shipped WaveNet autoencoder {demo_nsynth.SHIPPED_WAVENET}" in html
+    assert "not shipped yet" not in html
+    assets = tmp_path / "demo" / "assets" / "nsynth"
+    assert all((assets / f"wavenet_latent_{i}.wav").is_file() for i in range(demo_nsynth.STEPS))

@@ -211,3 +211,24 @@ def test_eval_measures_the_morph_of_every_model_type(tmp_path: Path) -> None:
     assert "systems" not in skipped["morph"]
     with pytest.raises(InputError, match="morph_steps"):
         evaluate(runs[0], data, "test", tmp_path / "eval3", [], {"morph_steps": "1"})
+
+
+def test_the_pad_is_rendered_once_with_the_corners_at_its_corners() -> None:
+    from latentmusic.nsynth.harmonic import HarmonicAutoencoder
+
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder(HARMONIC_PRESETS["tiny"]).eval()
+    corners = [tone(60, INSTRUMENTS[i][3]) for i in range(4)]
+    zs = [model.encode(c) for c in corners]
+    points = model.pad(corners, size=3, decode=False)
+    assert points.shape == (3, 3, *zs[0].shape)
+    for (r, c), z in zip(((0, 0), (0, 2), (2, 0), (2, 2)), zs, strict=True):
+        assert torch.allclose(points[r, c], z, atol=1e-6)
+    assert torch.allclose(points[1, 1], torch.stack(zs).mean(0), atol=1e-6)
+    audio = model.pad(corners, size=3, pitch=60.0, seed=0)
+    assert audio.shape == (3, 3, zs[0].shape[0] * model.hop)
+    # Each position is the point `nsynth grid` plays there (row y, column x).
+    assert torch.allclose(points[0, 1], model.grid(corners, 0.5, 0.0, decode=False), atol=1e-6)
+    assert torch.allclose(points[2, 1], model.grid(corners, 0.5, 1.0, decode=False), atol=1e-6)
+    with pytest.raises(InputError, match="4 corner"):
+        model.pad(corners[:3])

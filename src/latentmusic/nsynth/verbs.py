@@ -146,6 +146,34 @@ class EmbeddingVerbs:
         point = bilinear_point(torch.stack([z[:n] for z in zs]), float(x), float(y))
         return self.decode(point, **decode_kwargs) if decode else point
 
+    def pad(
+        self, corners: Sequence[Any], size: int = 3, decode: bool = True, **decode_kwargs: Any
+    ) -> torch.Tensor:
+        """The whole NSynth Super pad rendered once: ``size`` x ``size`` positions between
+        four corner sounds (as ``grid``), so a player can switch between them instantly.
+
+        The corners are encoded once and every position decoded in one batch: (size, size,
+        samples) audio, row y then column x (each from 0 to 1), or the embeddings
+        (size, size, frames, C) when ``decode`` is False.
+        """
+        from latentmusic.latent.ops import bilinear_point
+
+        if len(corners) != 4:
+            raise InputError(f"A pad needs exactly 4 corner sounds, got {len(corners)}.")
+        if size < 2:
+            raise InputError(f"A pad needs at least 2 x 2 positions, got size {size}.")
+        zs = [self.encode(c) for c in corners]
+        if any(z.dim() != 2 for z in zs):
+            raise InputError("pad takes four single sounds, each of shape (samples,).")
+        n = min(z.shape[0] for z in zs)
+        stacked = torch.stack([z[:n] for z in zs])
+        ticks = torch.linspace(0.0, 1.0, size).tolist()
+        points = torch.stack([bilinear_point(stacked, x, y) for y in ticks for x in ticks])
+        if not decode:
+            return points.reshape(size, size, *points.shape[1:])
+        audio = self.decode(points, **decode_kwargs)
+        return audio.reshape(size, size, audio.shape[-1])
+
     @staticmethod
     def crossfade(a: Any, b: Any, steps: int = 5) -> torch.Tensor:
         """The naive baseline NSynth compares against: ``(1 - t) a + t b`` mixed in audio.

@@ -86,6 +86,7 @@ def test_score_path_known_answers() -> None:
     good = score_path([0.95, 0.8, 0.5, 0.2, 0.05], on_pitch)
     assert good["all_pitch_kept"] and good["monotone"] and good["falls"]
     assert good["spearman"] == pytest.approx(-1.0) and good["p_a_drop"] == pytest.approx(0.9)
+    assert good["ends_right"]
     # A judge's wobble within the tolerance is a tie; a real rise is not monotone.
     wobble = score_path([0.9, 0.9 + MONOTONE_TOLERANCE / 2, 0.5, 0.1, 0.1], on_pitch)
     assert wobble["monotone"] and wobble["falls"]
@@ -94,6 +95,7 @@ def test_score_path_known_answers() -> None:
     # Staying A is monotone but is no morph; its rank order is undefined.
     stuck = score_path([0.9] * 5, on_pitch)
     assert stuck["monotone"] and not stuck["falls"] and math.isnan(stuck["spearman"])
+    assert not stuck["ends_right"]  # B's end is heard as A
     # No pitch found (NaN) or 60 cents off are misses.
     off = score_path([0.9, 0.7, 0.5, 0.3, 0.1], [0.0, float("nan"), 60.0, -49.0, 0.0])
     assert off["pitch_kept"] == [True, False, False, True, True] and not off["all_pitch_kept"]
@@ -102,6 +104,7 @@ def test_score_path_known_answers() -> None:
     assert summary["pitch_kept_steps"] == pytest.approx(18 / 20)
     assert summary["pitch_kept_pairs"] == 0.75
     assert summary["monotone_pairs"] == 0.75 and summary["falling_pairs"] == 0.5
+    assert summary["ends_right_pairs"] == 0.75
     assert summary["mean_spearman"] == pytest.approx(np.mean([-1.0, rise["spearman"], -1.0]))
     assert not summary["target_met"]
     assert summarise([good, good])["target_met"]

@@ -212,7 +212,7 @@ def _morph_html(morph: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('pitch_kept_steps'))}</td>"
         f"<td>{_fmt(m.get('pitch_kept_pairs'))}</td><td>{_fmt(m.get('monotone_pairs'))}</td>"
-        f"<td>{_fmt(m.get('falling_pairs'))}</td>"
+        f"<td>{_fmt(m.get('falling_pairs'))}</td><td>{_fmt(m.get('ends_right_pairs'))}</td>"
         f"<td>{_fmt(m.get('mean_spearman'))}</td><td>{_fmt(m.get('mean_p_a_drop'))}</td></tr>"
         for name, m in morph["systems"].items()
     )
@@ -246,7 +246,7 @@ def _morph_html(morph: dict[str, Any]) -> str:
         f"Non-increasing: P(A) never rises by more than {morph['monotone_tolerance']}; falling: "
         f"and it ends lower than it starts by more than that.</p>"
         f"<table><tr><th>system</th><th>steps with pitch kept</th><th>pairs with pitch kept "
-        f"throughout</th><th>pairs with P(A) non-increasing</th><th>... and falling</th><th>mean Spearman(step, P(A))</th>"
+        f"throughout</th><th>pairs with P(A) non-increasing</th><th>... and falling</th><th>pairs with both ends heard right</th><th>mean Spearman(step, P(A))</th>"
         f"<th>mean P(A) drop</th></tr>{rows}</table>{''.join(pairs)}"
     )
 

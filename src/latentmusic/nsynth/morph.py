@@ -91,6 +91,9 @@ def score_path(p_a: Sequence[float], cents: Sequence[float]) -> dict[str, Any]:
         "falls": monotone and drop > MONOTONE_TOLERANCE,  # ... and it does move towards B
         "spearman": rho,
         "p_a_drop": drop,
+        # The two ends heard as A and as B: when not, the reconstructions lose the
+        # instruments' identity, whatever the path between them does.
+        "ends_right": bool(p.size > 1 and p[0] > 0.5 > p[-1]),
     }
 
 
@@ -107,6 +110,7 @@ def summarise(paths: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "falling_pairs": float(np.mean([p["falls"] for p in paths])),
         "mean_spearman": float(np.mean(rhos)) if rhos else float("nan"),
         "mean_p_a_drop": float(np.mean([p["p_a_drop"] for p in paths])),
+        "ends_right_pairs": float(np.mean([p["ends_right"] for p in paths])),
         "target_met": all(p["all_pitch_kept"] and p["falls"] for p in paths),
     }
 

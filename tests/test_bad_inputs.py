@@ -172,6 +172,26 @@ CASES: list[tuple[list[str], str]] = [
     # 11: messages say what is wrong
     (["nsynth", "encode", "d", "-m", "m", "-o", "z.npy"], "is a directory, not a file"),
     (["musicvae", "reconstruct", "d", "-m", "m", "-o", "x.mid"], "is a directory, not a file"),
+    (["musicvae", "decode", "d", "-m", "m", "-o", "x.mid"], "Code file d is a directory, not a file"),
+    (["translation", "encode", "d", "-m", "m", "-o", "x.npy"], "Audio file d is a directory"),
+    (["translation", "encode", "a.wav", "-m", "m", "-o", "x.txt"], "x.txt must end in .npy"),
+    ([*TRANSLATE[:-1], "t.txt"], "The output t.txt must end in one of .wav"),
+    (["translate", "a.wav", "-m", "m", "--to", "all", "-o", "t.txt"], "t.txt must end in one of"),
+    # 11: --seconds too short for the pieces (they open with rests): refused, nothing made,
+    # an existing output folder left as it was
+    (["data", "domains", "out", "--seconds", "1", "--max-pieces", "1", "--workers", "1"],
+     "--seconds 1 is too short for these pieces: bwv1.6 plays its first note 2.37 s in, so "
+     "use at least 2.9"),
+    (["data", "domains", "d", "--seconds", "2.5", "--max-pieces", "1", "--workers", "1"],
+     "use at least 2.9"),
+    # 18: the model path is checked where it is parsed, before torch loads
+    (["nsynth", "encode", "a.wav", "-m", "no/such/model", "-o", "z.npy"],
+     "Model no/such/model does not exist."),
+    (["jukebox", "encode", "a.wav", "-m", "a.wav", "-o", "c.npz"], "Model a.wav is a file"),
+    (["nsynth", "encode", "a.wav", "-m", "jb/prior", "-o", "z.npy"],
+     "jb/prior is a 'jukebox' checkpoint, not a 'nsynth' one."),
+    (["translate", "a.wav", "-m", "jb/prior", "--to", "x", "-o", "t.wav"],
+     "is a 'jukebox' checkpoint, not a 'translation' one."),
 ]  # fmt: skip
 
 
@@ -190,16 +210,63 @@ def test_bad_value_is_one_sentence_and_leaves_nothing(
     assert listing(place) == before  # no run folder, no output, no temporary file
 
 
+def _every_command() -> list[list[str]]:
+    """Every command path of the CLI, groups included (walked, so new ones are covered)."""
+    import typer
+
+    from latentmusic.cli.main import app
+
+    paths: list[list[str]] = []
+
+    def walk(command: object, prefix: list[str]) -> None:
+        paths.append(prefix)
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, [*prefix, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
 def test_help_on_every_command_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     from latentmusic import __version__
 
     code, out, _ = cli(capsys, "--version")
     assert code == 0 and out.strip() == f"latentmusic {__version__}"
-    for command in (["train"], ["eval"], ["info"], ["translate"], ["nsynth", "decode"],
-                    ["musicvae", "sample"], ["jukebox", "sample"], ["data", "notes"],
-                    ["translation", "add-domain"], ["nsynth"]):  # fmt: skip
-        code, out, err = cli(capsys, *command, "-h")
-        assert code == 0 and "Usage: latentmusic" in out and not err, command
+    commands = _every_command()
+    assert len(commands) > 30 and ["jukebox", "encode-dataset"] in commands
+    for command in commands:
+        for flag in ("-h", "--help"):
+            code, out, err = cli(capsys, *command, flag)
+            assert code == 0 and "Usage: latentmusic" in out and not err, (command, flag)
+
+
+def test_an_unreadable_input_says_permission_denied(
+    place: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 11: an input we may not read is "cannot be read (permission denied)", wherever
+    the refusal comes from (typer checks paths before our own checks run)."""
+    np.save(place / "e.npy", np.zeros((4, 16), np.float32))
+    real_access = os.access
+    denied = ("a.wav", "a.mid", "e.npy")
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, *a, **k: (
+            not (str(p).endswith(denied) and mode & os.R_OK) and real_access(p, mode, *a, **k)
+        ),
+    )
+    for args, name in ((["nsynth", "encode", "a.wav", "-m", "m", "-o", "z.npy"], "a.wav"),
+                       (["translate", "a.wav", "-m", "m", "--to", "x", "-o", "t.wav"], "a.wav"),
+                       (["musicvae", "reconstruct", "a.mid", "-m", "m", "-o", "x.mid"], "a.mid"),
+                       (["nsynth", "decode", "e.npy", "-m", "m", "-o", "x.wav"], "e.npy")):  # fmt: skip
+        code, _, err = cli(capsys, *args)
+        assert code == 1 and err == f"error: {name} cannot be read (permission denied).\n", err
+    from latentmusic.audio.io import load
+
+    with pytest.raises(
+        InputError, match=r"^Audio file a\.wav cannot be read \(permission denied\)"
+    ):
+        load("a.wav")
 
 
 def test_bad_family_and_data_are_refused_before_torch_loads(tmp_path: Path) -> None:
@@ -213,10 +280,18 @@ def test_bad_family_and_data_are_refused_before_torch_loads(tmp_path: Path) -> N
             print("loaded torch" if "torch" in sys.modules else "no torch", exc.code)
         """
     )
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({"family": "musicvae"}))
     for args in (["train", "nosuch", "--data", str(tmp_path), "--out", str(tmp_path / "r")],
                  ["train", "musicvae", "--data", str(tmp_path / "no"), "--out", str(tmp_path / "r")],
                  ["translation", "add-domain", "-m", str(tmp_path), "--data", str(tmp_path / "no"),
-                  "--out", str(tmp_path / "r")]):  # fmt: skip
+                  "--out", str(tmp_path / "r")],
+                 # item 18: a model that is missing or of another family, said at once
+                 ["nsynth", "encode", str(tmp_path / "a.wav"), "-m", str(tmp_path / "none"),
+                  "-o", str(tmp_path / "r.npy")],
+                 ["translate", str(tmp_path / "a.wav"), "-m", str(tmp_path / "vae"), "--to", "x"],
+                 ["jukebox", "sample", "-m", str(tmp_path / "a.wav"), "-o", str(tmp_path / "r.wav")]):  # fmt: skip
         proc = subprocess.run(
             [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
         )
@@ -525,11 +600,17 @@ def test_encode_dataset_skips_and_reports_a_bad_file(
     (tmp_path / "data" / "sine" / "anna" / "broken.wav").write_bytes(b"RIFF not really")
     from latentmusic.errors import LatentMusicWarning
 
-    with pytest.warns(LatentMusicWarning, match=r"skipped: .*broken\.wav could not be decoded"):
+    with pytest.warns(LatentMusicWarning) as record:
         code, _, err = cli(capsys, "jukebox", "encode-dataset", "-m", model, "--data",
                            tmp_path / "data", "-o", tmp_path / "codes", "--no-lyrics",
                            "--no-progress")  # fmt: skip
     assert code == 0, err
+    data = tmp_path / "data"
+    assert [str(w.message) for w in record] == [  # one line per bad file, then the count
+        f"skipped: {data / 'sine' / 'anna' / 'broken.wav'} could not be decoded as audio.",
+        f"skipped 1 of 3 audio files in {data} (above; listed in manifest.json); encoded the "
+        "other 2.",
+    ]
     manifest = json.loads((tmp_path / "codes" / "manifest.json").read_text())
     assert len(manifest["files"]) == 2 and manifest["skipped"][0]["audio"].endswith("broken.wav")
 
@@ -555,3 +636,121 @@ def test_a_short_training_run_says_saved_only_with_a_model_and_no_chatter(
 
     level = logging.getLogger("lightning.pytorch.utilities.rank_zero").getEffectiveLevel()
     assert level >= logging.WARNING
+
+
+def test_a_failed_write_leaves_no_folder_it_made(tmp_path: Path) -> None:
+    """Item 16: an output whose writing fails takes the folders made for it along."""
+    from latentmusic.fileio import atomic_path
+
+    (tmp_path / "kept").mkdir()
+    for target in (tmp_path / "new" / "deeper" / "x.wav", tmp_path / "kept" / "x.wav"):
+        with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept"]
+
+
+def _translation_checkpoint(path: Path) -> Path:
+    from latentmusic.translation.config import PRESETS
+    from latentmusic.translation.model import UniversalTranslator
+    from latentmusic.translation.train import export_model
+
+    torch.manual_seed(0)
+    return export_model(UniversalTranslator(PRESETS["tiny"], ["sine", "square"]), path, "tiny", {})
+
+
+def test_add_domain_skips_and_reports_a_file_that_is_not_audio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 16: like `jukebox encode-dataset`, a bad file is one warning naming it, a count
+    follows, and the others train; a folder of nothing usable is one error before any work."""
+    from tests.conftest import wave
+
+    model = _translation_checkpoint(tmp_path / "model")
+    data = tmp_path / "saw"
+    data.mkdir()
+    for i in range(3):
+        sf.write(data / f"piece{i}.wav", wave("saw", [220.0 * (i + 1)], 1.0), SR)
+    (data / "notes.wav").write_text("these are my notes, not audio")
+    sf.write(data / "click.wav", np.zeros(10, np.float32), SR)  # shorter than a segment
+    from latentmusic.errors import LatentMusicWarning
+
+    with pytest.warns(LatentMusicWarning) as record:
+        code, out, err = cli(capsys, "translation", "add-domain", "-m", model, "--data", data,
+                             "--out", tmp_path / "run", "--steps", "1", "--batch-size", "2",
+                             "--threads", "1", "--accelerator", "cpu", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert [str(w.message) for w in record if w.category is LatentMusicWarning] == [
+        f"skipped: {data / 'notes.wav'} could not be decoded as audio.",
+        f"skipped 2 of 5 audio files in {data}: 1 not usable as audio (above) and 1 "
+        "shorter than the 0.10 s training segment; training on the other 3.",
+    ]
+    assert not [w for w in record if "val_dataloader" in str(w.message)]  # Lightning chatter
+    assert "Traceback" not in err and (tmp_path / "run" / "model.safetensors").is_file()
+    assert out.strip().endswith(f"Model with the new domain saved to {tmp_path / 'run'}")
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.wav").write_text("not audio")
+    (bad / "b.flac").write_bytes(b"")
+    code, out, err = cli(capsys, "translation", "add-domain", "-m", model, "--data", bad,
+                         "--out", tmp_path / "run2", "--steps", "1", "--no-progress")  # fmt: skip
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"error: None of the 2 audio files in {bad} can be used (first: ")
+    assert not (tmp_path / "run2").exists()
+
+
+def test_a_copied_jukebox_run_uses_its_own_vqvae(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 13: a prior names its VQ-VAE relative to itself (``../vqvae``), so a copied run
+    still encodes and samples after the original is deleted, `jukebox encode -m RUN/prior`
+    and `jukebox sample` use the same VQ-VAE, and a prior moved away from it says so."""
+    import shutil
+
+    from latentmusic.jukebox.codes import resolve_vqvae
+    from latentmusic.jukebox.config import presets_for
+    from latentmusic.jukebox.sampling import load_run
+    from latentmusic.jukebox.vqvae import VQVAE
+    from tests.conftest import make_jukebox_folder, train_family
+
+    data = make_jukebox_folder(tmp_path / "data", seconds=0.5, pieces=3)
+    run = tmp_path / "run"
+    config = presets_for("vqvae")["tiny"]
+    torch.manual_seed(0)
+    save_checkpoint(run / "vqvae", VQVAE(config), family="jukebox", model_type="vqvae",
+                    preset="tiny", config=config_to_dict(config))  # fmt: skip
+    code, _, err = cli(capsys, "jukebox", "encode-dataset", "-m", run, "--data", data, "-o",
+                       tmp_path / "codes", "--no-lyrics", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    train_family("jukebox", tmp_path / "codes", run / "prior", model_type="prior", steps=1)
+    assert json.loads((run / "prior" / "config.json").read_text())["vqvae"] == "../vqvae"
+    # the best-so-far export one folder deeper names the same VQ-VAE from where it lies
+    assert json.loads((run / "prior" / "best" / "config.json").read_text())["vqvae"] == (
+        "../../vqvae"
+    )
+
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(run)
+    assert resolve_vqvae(copy / "prior").resolve() == (copy / "vqvae").resolve()  # encode's
+    assert load_run(copy / "prior").path.resolve() == copy.resolve()  # sample's: copy/vqvae
+    assert resolve_vqvae(copy / "prior" / "best").resolve() == (copy / "vqvae").resolve()
+    sf.write(tmp_path / "a.wav", 0.3 * np.sin(np.arange(4000) / 7.0).astype(np.float32), SR)
+    code, _, err = cli(capsys, "jukebox", "encode", tmp_path / "a.wav", "-m", copy / "prior",
+                       "-o", tmp_path / "c.npz")  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(capsys, "jukebox", "sample", "-m", copy / "prior", "-o",
+                       tmp_path / "s.wav", "--seconds", "0.5", "--no-upsample")  # fmt: skip
+    assert code == 1 and err == "error: Choose an artist; this model knows: anna, ben.\n"
+    code, _, err = cli(capsys, "jukebox", "sample", "-m", copy / "prior", "-o", tmp_path / "s.wav",
+                       "--seconds", "0.5", "--no-upsample", "--artist", "anna", "--genre", "sine")  # fmt: skip
+    assert code == 0 and (tmp_path / "s.wav").is_file(), err
+
+    lone = tmp_path / "lone" / "prior"
+    shutil.move(copy / "prior", lone)
+    code, _, err = cli(capsys, "jukebox", "encode", tmp_path / "a.wav", "-m", lone, "-o",
+                       tmp_path / "d.npz")  # fmt: skip
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"{lone} was trained with the VQ-VAE ../vqvae, which is not there" in err
+    assert not (tmp_path / "d.npz").exists()

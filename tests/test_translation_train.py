@@ -201,12 +201,25 @@ def test_cli_translate_encode_domains_and_errors(
     assert not (tmp_path / "x.wav").exists()
 
     code, out, err = run_cli(
-        capsys, "translation", "encode", str(src), "-m", str(base_run), "-o", str(tmp_path / "z")
+        capsys,
+        "translation",
+        "encode",
+        str(src),
+        "-m",
+        str(base_run),
+        "-o",
+        str(tmp_path / "z.npy"),
     )
     assert code == 0 and np.load(tmp_path / "z.npy").shape == (
         8,
         12,
     )  # 1161 samples at 16 kHz, pool 100
+    code, out, err = run_cli(  # no suffix is added silently (issue 14): the name is refused
+        capsys, "translation", "encode", str(src), "-m", str(base_run), "-o", str(tmp_path / "y")
+    )
+    assert (
+        code == 1 and err.strip() == f"error: The output latents {tmp_path / 'y'} must end in .npy."
+    )
 
     new = make_domains(tmp_path / "new", kinds=("saw",), pieces=3, seed=2) / "saw"
     code, out, err = run_cli(capsys, "translation", "add-domain", "-m", str(base_run), "--data", str(new),

@@ -29,24 +29,49 @@ def ensure_writable_dir(directory: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's directory; on success rename it onto ``target``."""
-    target = Path(target)
-    ensure_writable_dir(target.parent if str(target.parent) else Path("."))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+def empty_dirs_removed_on_failure(*directories: str | Path) -> Iterator[None]:
+    """Folders among ``directories`` (and their missing parents) that do not exist yet are
+    removed again if the block fails while they are still empty: a failed command leaves no
+    empty folder behind, and never touches one that holds anything."""
+    missing: list[Path] = []
+    for directory in directories:
+        current = Path(directory).absolute()
+        while not current.exists() and current != current.parent and current not in missing:
+            missing.append(current)
+            current = current.parent
     try:
-        yield tmp_path
-        # mkstemp makes 0600, and writers that replace the file (safetensors) make their own:
-        # the finished output gets the normal permissions, set last so nothing undoes them.
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        yield
+    except BaseException:
+        for path in sorted(missing, key=lambda p: len(p.parts), reverse=True):  # deepest first
+            with contextlib.suppress(OSError):  # not empty, or already gone: leave it
+                path.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; on success rename it onto ``target``.
+
+    On failure nothing is left: neither the temporary file nor a folder made for it."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    with empty_dirs_removed_on_failure(parent):
+        ensure_writable_dir(parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
+        )
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            # mkstemp makes 0600, and writers that replace the file (safetensors) make their
+            # own: the finished output gets the normal permissions, set last so nothing
+            # undoes them.
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, target)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def _umask() -> int:

@@ -95,7 +95,7 @@ def domains(
     seconds: Annotated[
         float | None,
         typer.Option(
-            help="Truncate each rendering to this many seconds.",
+            help="Cut each rendering to this many seconds (at least the latest piece's first note + 0.5 s).",
             callback=v.float_range(0.0, 36_000.0, low_open=True),
         ),
     ] = None,

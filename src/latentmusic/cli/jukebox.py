@@ -23,7 +23,7 @@ app = typer.Typer(
 
 ModelOpt = Annotated[
     Path,
-    model_option("Jukebox run directory (vqvae/, prior/, ...) or checkpoint."),
+    model_option("Jukebox run directory (vqvae/, prior/, ...) or checkpoint.", family="jukebox"),
 ]
 AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MAX_BATCH = 64

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import signal
 import sys
 import warnings
@@ -120,6 +121,18 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+_UNREADABLE = re.compile(r"^\w+ (['\"])(?P<path>.*)\1 is not readable\.$")
+
+
+def _unreadable(exc: click_exceptions.UsageError) -> str | None:
+    """typer refuses an existing path it may not read before our own checks run; say it the
+    way every other unreadable file is said."""
+    if not isinstance(exc, click_exceptions.BadParameter):
+        return None
+    match = _UNREADABLE.match(str(exc.message))
+    return f"{match['path']} cannot be read (permission denied)." if match else None
+
+
 def _usage_error(exc: click_exceptions.UsageError) -> str:
     """click's usage error as one sentence, with where to look for help."""
     message = _one_line(exc.format_message()).rstrip(".") + "."
@@ -142,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         except click_exceptions.UsageError as exc:
+            unreadable = _unreadable(exc)
+            if unreadable is not None:
+                print(f"error: {unreadable}", file=sys.stderr)
+                sys.exit(1)
             print(f"error: {_usage_error(exc)}", file=sys.stderr)
             sys.exit(exc.exit_code)
         except click_exceptions.ClickException as exc:

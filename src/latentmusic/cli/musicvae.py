@@ -21,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[Path, model_option("MusicVAE checkpoint directory (a training run).")]
+ModelOpt = Annotated[
+    Path, model_option("MusicVAE checkpoint directory (a training run).", family="musicvae")
+]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output MIDI file (.mid).")]
 TempOpt = Annotated[
     float,
@@ -340,8 +342,6 @@ def decode(
     from latentmusic.errors import InputError
 
     _check_out(out, wav, soundfont)
-    if not codes.is_file():
-        raise InputError(f"Code file {codes} does not exist.")
     v.input_file(codes, "Code file")
     try:
         if codes.suffix.lower() == ".npy":

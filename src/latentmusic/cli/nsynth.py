@@ -20,7 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-ModelOpt = Annotated[Path, model_option("Trained NSynth run (checkpoint directory).")]
+ModelOpt = Annotated[
+    Path, model_option("Trained NSynth run (checkpoint directory).", family="nsynth")
+]
 TempOpt = Annotated[
     float,
     typer.Option(

@@ -14,6 +14,9 @@ from latentmusic.cli import train_options as opt
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
+FAMILY = "translation"  # latentmusic.translation.model.FAMILY, without importing torch
+AUDIO_OUT = (".wav", ".flac", ".aiff", ".aif", ".ogg")  # what translate_file writes
+
 app = typer.Typer(
     help="Universal music translation: encode, list domains, add a domain to a trained model.",
     no_args_is_help=True,
@@ -32,7 +35,9 @@ def translate(
     source: Annotated[
         Path, typer.Argument(help="Audio to translate (any length, rate, channels).")
     ],
-    model: Annotated[Path, model_option("Trained translation model (run directory).")],
+    model: Annotated[
+        Path, model_option("Trained translation model (run directory).", family=FAMILY)
+    ],
     to: Annotated[
         str,
         typer.Option(
@@ -80,6 +85,8 @@ def translate(
     if out is not None:
         if out.exists() and out.is_dir() and isinstance(targets, str) and targets != "all":
             raise v.InputError(f"The output {out} is an existing directory; give a file name.")
+        if out.suffix and out.suffix.lower() not in AUDIO_OUT:
+            raise v.InputError(f"The output {out} must end in one of {', '.join(AUDIO_OUT)}.")
         v.writable_location(out, "output")
     from latentmusic.translation.model import load_translator, translate_file
 
@@ -114,10 +121,12 @@ def translate(
 @app.command("encode")
 def encode(
     source: Annotated[Path, typer.Argument(help="Audio file to encode.")],
-    model: Annotated[Path, model_option("Trained translation model.")],
+    model: Annotated[Path, model_option("Trained translation model.", family=FAMILY)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the latents (.npy).")],
 ) -> None:
     """Write the shared encoder's latents (latent_dim x frames, float32 .npy) for a file."""
+    v.input_file(source, "Audio file")
+    v.output_file(out, (".npy",), "output latents")
     from latentmusic.translation.model import encode_file, load_translator
 
     translator = load_translator(model)
@@ -128,11 +137,10 @@ def encode(
 
 @app.command("domains")
 def domains(
-    model: Annotated[Path, model_option("Trained translation model.")],
+    model: Annotated[Path, model_option("Trained translation model.", family=FAMILY)],
 ) -> None:
     """List the domains a model can translate into, one per line."""
     from latentmusic.train.checkpoint import read_checkpoint
-    from latentmusic.translation.model import FAMILY
 
     ckpt = read_checkpoint(model, family=FAMILY)
     for name in ckpt.extra.get("domains", []):
@@ -141,7 +149,7 @@ def domains(
 
 @app.command("add-domain")
 def add_domain(
-    model: Annotated[Path, model_option("Trained translation model to extend.")],
+    model: Annotated[Path, model_option("Trained translation model to extend.", family=FAMILY)],
     data: Annotated[
         Path,
         typer.Option(

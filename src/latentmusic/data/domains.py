@@ -41,7 +41,7 @@ from latentmusic.data.render import (
     resolve_soundfont,
 )
 from latentmusic.errors import InputError
-from latentmusic.fileio import ensure_writable_dir, write_json
+from latentmusic.fileio import empty_dirs_removed_on_failure, ensure_writable_dir, write_json
 
 # ---------------------------------------------------------------------------- config
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -50,6 +50,7 @@ SPLIT_FRACTIONS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 SPLITS = tuple(name for name, _ in SPLIT_FRACTIONS)
 PIECE_PEAK = 0.9  # every render is scaled to this peak (dynamics inside a piece are kept)
 FADE_SECONDS = 0.05  # fade-out where ``seconds_per_piece`` cuts a piece short
+MIN_HEARD_SECONDS = 0.5  # the least music a render cut to ``seconds_per_piece`` must hold
 DEFAULT_INSTRUMENTS = {
     "piano": 0,
     "harpsichord": 6,
@@ -196,6 +197,31 @@ def _truncate(parts: Sequence[Sequence[NoteEvent]], seconds: float | None) -> li
     return out
 
 
+def first_onset(piece: Piece) -> float:
+    """When a piece plays its first note, in seconds (corpus pieces may open with rests)."""
+    return min((n.start for part in piece.parts for n in part), default=0.0)
+
+
+def min_seconds_per_piece(pieces: Sequence[Piece]) -> float:
+    """The shortest ``seconds_per_piece`` that gives every piece at least
+    ``MIN_HEARD_SECONDS`` of music: the latest first note plus that, rounded up to 0.1 s."""
+    latest = max((first_onset(p) for p in pieces), default=0.0)
+    return math.ceil((latest + MIN_HEARD_SECONDS) * 10 - 1e-9) / 10
+
+
+def check_seconds_per_piece(pieces: Sequence[Piece], seconds: float) -> None:
+    """Refuse a cut so short that some render would be (nearly) silent, naming the minimum."""
+    minimum = min_seconds_per_piece(pieces)
+    if seconds >= minimum:
+        return
+    late = max(pieces, key=first_onset)
+    raise InputError(
+        f"--seconds {seconds:g} is too short for these pieces: {late.id} plays its first note "
+        f"{first_onset(late):.2f} s in, so use at least {minimum:g} (every render then holds "
+        f"{MIN_HEARD_SECONDS:g} s of music or more)."
+    )
+
+
 # ---------------------------------------------------------------------------- workers
 _WORKER: dict[str, Any] = {}
 
@@ -278,9 +304,11 @@ def build_domains(
     ``instruments`` maps domain names to GM programs (or lists known names / programs);
     default piano, harpsichord, organ, strings, flute, clarinet. All voices of a piece play
     the domain's program. ``corpus`` is "chorales", "folk" or a folder of MIDI files.
-    ``seconds_per_piece`` cuts renders short (demos). Files on disk are kept, so a build
-    resumes, and a later call may add domains or pieces to the same folder. Rendering uses
-    spawned processes: call it under ``if __name__ == "__main__":`` in a script.
+    ``seconds_per_piece`` cuts renders short (demos); a cut that would leave a piece
+    under ``MIN_HEARD_SECONDS`` of music is refused before anything is made. Files on disk
+    are kept, so a build resumes, and a later call may add domains or pieces to the same
+    folder; a failed build leaves no empty folder. Rendering uses spawned processes: call
+    it under ``if __name__ == "__main__":`` in a script.
     """
     sr = check_sample_rate(sr)
     table = _instrument_table(instruments)
@@ -295,7 +323,9 @@ def build_domains(
         for name, program in table.items():
             if not probe.has_program(program):
                 raise InputError(f"SoundFont {font.name} has no program {program} for '{name}'.")
-    out = ensure_writable_dir(out)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"The output directory {out} is an existing file, not a directory.")
 
     settings = {
         "sample_rate": sr,
@@ -321,6 +351,8 @@ def build_domains(
         old_files = [f for f in old["files"] if (out / f["path"]).is_file()]
 
     pieces = _corpus_pieces(corpus, max_pieces, workers)
+    if seconds_per_piece is not None:
+        check_seconds_per_piece(pieces, seconds_per_piece)
     slugs: dict[str, str] = {}
     for piece in pieces:
         name = slug(piece.id)
@@ -344,11 +376,15 @@ def build_domains(
             if not (out / rel).is_file():
                 parts = _truncate(piece.parts, seconds_per_piece)
                 tasks.append((str(out / rel), str(font), program, parts, seconds_per_piece))
-    for domain in table:
-        (out / domain).mkdir(exist_ok=True)
-    with TaskPool(_render_piece, _init_worker, (sr, effects), workers, _close_worker) as pool:
-        for _ in pool.run(tasks, "domains", progress, unit="file"):
-            pass
+    # Everything is checked: only now is anything created. A build that fails or is
+    # stopped keeps the files it rendered (it resumes) but no folder left empty.
+    with empty_dirs_removed_on_failure(out, *(out / domain for domain in table)):
+        ensure_writable_dir(out)
+        for domain in table:
+            (out / domain).mkdir(exist_ok=True)
+        with TaskPool(_render_piece, _init_worker, (sr, effects), workers, _close_worker) as pool:
+            for _ in pool.run(tasks, "domains", progress, unit="file"):
+                pass
 
     programs = {f["domain"]: f.get("program") for f in files.values()}
     titles = dict((old or {}).get("titles", {}))

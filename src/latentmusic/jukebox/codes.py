@@ -63,13 +63,18 @@ def resolve_vqvae(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Pat
             if not isinstance(reference, str):
                 raise CheckpointError(f"{p / 'config.json'} is corrupt: 'vqvae' is not a path.")
             target = Path(reference)
-            if not target.is_absolute():
+            if not target.is_absolute():  # written by this version: relative to the prior
                 target = p / target
             key = p.resolve()
             if key in _seen or target.resolve() == key:
                 raise CheckpointError(
                     f"{p} names itself (or a checkpoint naming it) as its VQ-VAE; "
                     f"put the VQ-VAE in {sibling}."
+                )
+            if not target.exists():
+                raise CheckpointError(
+                    f"{p} was trained with the VQ-VAE {reference}, which is not there "
+                    f"({target} does not exist); put that VQ-VAE in {sibling}."
                 )
             return resolve_vqvae(target, _seen | {key})
         raise CheckpointError(
@@ -81,6 +86,20 @@ def resolve_vqvae(path: str | Path, _seen: frozenset[Path] = frozenset()) -> Pat
     raise CheckpointError(
         f"{p} is neither a Jukebox VQ-VAE checkpoint nor a run directory with vqvae/."
     )
+
+
+def vqvae_reference(vqvae: str | Path, checkpoint: str | Path) -> str:
+    """How a prior or upsampler saved in ``checkpoint`` names its VQ-VAE ``vqvae``: a path
+    relative to the checkpoint's folder (``../vqvae`` in a run), so a copied or moved run
+    keeps pointing at its own files; absolute only where no relative path exists (another
+    drive). :func:`resolve_vqvae` reads both, and the absolute ones older versions wrote."""
+    import os
+
+    target = Path(vqvae).resolve()
+    try:
+        return Path(os.path.relpath(target, Path(checkpoint).resolve())).as_posix()
+    except ValueError:
+        return str(target)
 
 
 def load_vqvae(path: str | Path) -> Any:
@@ -341,6 +360,13 @@ def encode_dataset(
         raise InputError(
             f"None of the {len(files)} audio files in {data} could be encoded "
             f"(first: {skipped[0]['reason']})."
+        )
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} of {len(files)} audio files in {data} (above; listed in "
+            f"{MANIFEST}); encoded the other {len(records)}.",
+            LatentMusicWarning,
+            stacklevel=2,
         )
     write_json(
         out / MANIFEST,

@@ -88,7 +88,8 @@ def _lookup(value: str | None, known: Sequence[str], what: str) -> int:
     if value is None:
         if len(known) == 1:
             return 0
-        raise InputError(f"Choose a {what}; this model knows: {', '.join(known)}.")
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise InputError(f"Choose {article} {what}; this model knows: {', '.join(known)}.")
     if value in known:
         return known.index(value)
     folded = {k.lower(): i for i, k in enumerate(known)}

@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, InputError
-from latentmusic.jukebox.codes import load_codes, read_codes_manifest, resolve_vqvae
+from latentmusic.jukebox.codes import (
+    load_codes,
+    read_codes_manifest,
+    resolve_vqvae,
+    vqvae_reference,
+)
 from latentmusic.jukebox.config import (
     MODEL_TYPES,
     PriorConfig,
@@ -358,7 +363,13 @@ class PriorModule(FamilyModule):
             model_type=self.model_type,
             preset=self.preset,
             config=config_to_dict(self.cfg),
-            extra={**self.vocab.to_extra(), **self.extra},
+            extra={
+                **self.vocab.to_extra(),
+                **self.extra,
+                # relative to the folder written (RUN/prior -> ../vqvae, RUN/prior/best ->
+                # ../../vqvae): a copied or moved run keeps using its own VQ-VAE
+                "vqvae": vqvae_reference(self.extra["vqvae"], directory),
+            },
             meta=meta,
         )
 
@@ -429,7 +440,7 @@ def train_prior(
         raise InputError(f"{codes_dir} has no training files.")
     val_set = CodeWindows(codes_dir, manifest, "valid", cfg, vocab)
     extra = {
-        "vqvae": str(vq_path.resolve()),
+        "vqvae": str(vq_path.resolve()),  # written relative to each export (export_checkpoint)
         "codes_dir": str(codes_dir.resolve()),
         "sample_rate": cfg.sample_rate,
         "level": cfg.level,

@@ -375,6 +375,8 @@ def fit(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*IterableDataset.*__len__.*")
         warnings.filterwarnings("ignore", ".*The number of training batches.*")
+        # A data set too small for a validation split trains without one, on purpose.
+        warnings.filterwarnings("ignore", ".*validation_step` but have no `val_dataloader.*")
         try:
             trainer.fit(
                 module,

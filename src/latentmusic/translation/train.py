@@ -295,39 +295,98 @@ def _init_from(model: UniversalTranslator, init: Path, config: TranslationConfig
     return steps_of(ckpt)
 
 
-class FolderSegments(torch.utils.data.Dataset):
-    """Random ``segment``-sample crops of the audio files in one folder (a new domain).
+@dataclasses.dataclass
+class DomainFolder:
+    """The audio files of a new domain's folder, each read through once before training.
 
-    Files are split 80/10/10 by a stable hash of their relative path; each item reads only
-    its crop (``io.load`` with offset/duration), so the folder may be large.
+    ``files`` are the usable ones with their length in seconds; ``skipped`` the ones that
+    cannot be used as audio (``{"audio": path, "reason": sentence}``, as ``jukebox
+    encode-dataset`` lists them); ``short`` the ones shorter than one training segment.
+    """
+
+    root: Path
+    files: list[tuple[Path, float]]
+    skipped: list[dict[str, str]]
+    short: list[Path]
+
+    @property
+    def total(self) -> int:
+        return len(self.files) + len(self.skipped) + len(self.short)
+
+
+def scan_domain_folder(root: Path, segment: int, sr: int) -> DomainFolder:
+    """Find the audio files below ``root`` and decode each once (streamed, memory stays
+    flat): a file that is not audio, cannot be read or holds NaN samples is skipped here,
+    with its reason, instead of stopping training when a batch first reaches it."""
+    from latentmusic.audio import io as audio_io
+
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"New-domain folder {root} does not exist or is not a directory.")
+    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    folder = DomainFolder(root, [], [], [])
+    for path in found:
+        try:
+            rate, frames, _ = audio_io.info(path)
+            for _ in audio_io.stream(path, None, block_seconds=30.0):
+                pass
+        except InputError as exc:
+            folder.skipped.append({"audio": str(path), "reason": str(exc)})
+            continue
+        if frames / rate * sr >= segment:
+            folder.files.append((path, frames / rate))
+        else:
+            folder.short.append(path)
+    return folder
+
+
+def _report_skipped(folder: DomainFolder, data: Path, segment_seconds: float) -> None:
+    """One warning per unusable file, then the count (like ``jukebox encode-dataset``)."""
+    import warnings
+
+    from latentmusic.errors import LatentMusicWarning
+
+    for entry in folder.skipped:
+        warnings.warn(f"skipped: {entry['reason']}", LatentMusicWarning, stacklevel=3)
+    if not folder.skipped and not folder.short:
+        return
+    why = []
+    if folder.skipped:
+        why.append(f"{len(folder.skipped)} not usable as audio (above)")
+    if folder.short:
+        why.append(f"{len(folder.short)} shorter than the {segment_seconds:.2f} s training segment")
+    warnings.warn(
+        f"skipped {len(folder.skipped) + len(folder.short)} of {folder.total} audio files in "
+        f"{data}: {' and '.join(why)}; training on the other {len(folder.files)}.",
+        LatentMusicWarning,
+        stacklevel=3,
+    )
+
+
+class FolderSegments(torch.utils.data.Dataset):
+    """Random ``segment``-sample crops of the usable audio files of a new domain's folder.
+
+    Files are split 80/10/10 by a stable hash of their relative path (``split=None``: all
+    of them); each item reads only its crop (``io.load`` with offset/duration), so the
+    folder may be large.
     """
 
     def __init__(
         self,
-        root: Path,
+        folder: DomainFolder,
         split: str | None,
         segment: int,
         sr: int,
         domain: int,
         items_per_file: int = 16,
     ) -> None:
-        from latentmusic.audio import io as audio_io
-
-        root = Path(root)
-        if not root.is_dir():
-            raise InputError(f"New-domain folder {root} does not exist or is not a directory.")
-        files = sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-        )
-        if split is not None:
-            files = [p for p in files if _split_of(p.relative_to(root)) == split]
-        self.files: list[Path] = []
-        self.seconds: list[float] = []
-        for path in files:
-            rate, frames, _ = audio_io.info(path)
-            if frames / rate * sr >= segment:
-                self.files.append(path)
-                self.seconds.append(frames / rate)
+        chosen = [
+            (path, seconds)
+            for path, seconds in folder.files
+            if split is None or _split_of(path.relative_to(folder.root)) == split
+        ]
+        self.files: list[Path] = [path for path, _ in chosen]
+        self.seconds: list[float] = [seconds for _, seconds in chosen]
         self.segment, self.sr, self.domain = segment, sr, domain
         self.items_per_file = items_per_file
         self.random_crops = split != "valid"
@@ -373,7 +432,9 @@ def add_domain(
     encoder and the existing decoders are copied bit for bit; the confusion network keeps
     its weights and gains an (untrained) output for the new domain.
     ``init_decoder`` starts the new decoder from a known domain's weights instead of from
-    scratch (it converges faster when the instruments are alike).
+    scratch (it converges faster when the instruments are alike). Every file is decoded
+    once before training: one that is not usable audio is skipped with a warning naming
+    it, and a count follows; a folder with no usable file is one error, before any work.
     """
     from latentmusic.train.checkpoint import read_checkpoint
     from latentmusic.translation.model import from_checkpoint
@@ -386,16 +447,24 @@ def add_domain(
     index = translator.add_domain(name)
     if source is not None:
         translator.decoders[index].load_state_dict(translator.decoders[source].state_dict())
-    train_set = FolderSegments(Path(data), "train", config.segment, config.sample_rate, index)
-    if len(train_set) == 0:
-        train_set = FolderSegments(Path(data), None, config.segment, config.sample_rate, index)
-    if len(train_set) == 0:
+    segment_seconds = config.segment / config.sample_rate
+    folder = scan_domain_folder(Path(data), config.segment, config.sample_rate)
+    if not folder.files:
+        if folder.skipped and not folder.short:
+            raise InputError(
+                f"None of the {folder.total} audio files in {data} can be used "
+                f"(first: {folder.skipped[0]['reason']})."
+            )
         raise InputError(
-            f"{data} has no audio file of at least {config.segment / config.sample_rate:.2f} s "
+            f"{data} has no audio file of at least {segment_seconds:.2f} s "
             f"({', '.join(AUDIO_SUFFIXES)})."
         )
+    _report_skipped(folder, Path(data), segment_seconds)
+    train_set = FolderSegments(folder, "train", config.segment, config.sample_rate, index)
+    if len(train_set) == 0:
+        train_set = FolderSegments(folder, None, config.segment, config.sample_rate, index)
     val_set = FolderSegments(
-        Path(data), "valid", config.segment, config.sample_rate, index, items_per_file=4
+        folder, "valid", config.segment, config.sample_rate, index, items_per_file=4
     )
     module = TranslationModule(
         config, translator.domains, ckpt.preset, model=translator, train_only=index

@@ -120,9 +120,10 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction(model: MusicVAE, tokens: torch.Tensor, seed: int) -> dict[str, float]:
+def reconstruction(model: MusicVAE, tokens: torch.Tensor, seed: int) -> tuple[dict[str, Any], np.ndarray]:
     gen = torch.Generator().manual_seed(seed)
     tf_correct = event_correct = event_total = 0.0
+    track_correct = [0.0] * tokens.shape[-1]
     recon_nats, kl_nats = [], []
     greedy_all, sampled_all = [], []
     for i in range(0, len(tokens), 256):
@@ -132,6 +133,7 @@ def reconstruction(model: MusicVAE, tokens: torch.Tensor, seed: int) -> dict[str
             target = batch[..., k]
             hit = logits.argmax(-1) == target
             tf_correct += float(hit.sum())
+            track_correct[k] += float(hit.sum())
             events = target != 0
             event_correct += float((hit & events).sum())
             event_total += float(events.sum())
@@ -146,8 +148,17 @@ def reconstruction(model: MusicVAE, tokens: torch.Tensor, seed: int) -> dict[str
     greedy = torch.cat(greedy_all)
     sampled = torch.cat(sampled_all)
     recon = torch.cat(recon_nats)  # per track and window
+    per_track = tokens.numel() / tokens.shape[-1]
+    names = [t.name for t in model.representation.tracks]
     return {
         "teacher_forced_accuracy": tf_correct / tokens.numel(),
+        "teacher_forced_accuracy_per_track": {
+            name: correct / per_track for name, correct in zip(names, track_correct, strict=True)
+        },
+        "greedy_accuracy_per_track": {
+            name: float((greedy[..., k] == tokens[..., k]).float().mean())
+            for k, name in enumerate(names)
+        },
         "teacher_forced_event_accuracy": event_correct / max(1.0, event_total),
         "greedy_accuracy": float((greedy == tokens).float().mean()),
         "sampled_accuracy": float((sampled == tokens).float().mean()),
@@ -356,7 +367,8 @@ def _html(results: dict[str, Any], plot: str | None) -> str:
         "table{border-collapse:collapse;margin:10px 0}</style></head><body>",
         "<h1>MusicVAE evaluation</h1>",
     ]
-    recon_keys = list(runs[0]["reconstruction"])
+    recon = runs[0]["reconstruction"]
+    recon_keys = [k for k, v in recon.items() if not isinstance(v, dict)]
     parts.append("<h2>Reconstruction of held-out windows</h2>")
     parts.append(
         _table(
@@ -372,6 +384,18 @@ def _html(results: dict[str, Any], plot: str | None) -> str:
             ["checkpoint", "preset", "windows", *recon_keys],
         )
     )
+    tracks = list(recon["teacher_forced_accuracy_per_track"])
+    if len(tracks) > 1:
+        parts.append("<h3>Per track</h3>")
+        rows = [
+            [r["checkpoint"], kind, *[r["reconstruction"][key][t] for t in tracks]]
+            for r in runs
+            for kind, key in (
+                ("teacher-forced", "teacher_forced_accuracy_per_track"),
+                ("greedy", "greedy_accuracy_per_track"),
+            )
+        ]
+        parts.append(_table(rows, ["checkpoint", "accuracy", *tracks]))
     interp = runs[0]["interpolation"]
     if interp.get("pairs"):
         parts.append(f"<h2>Interpolation ({interp['pairs']} pairs)</h2>")

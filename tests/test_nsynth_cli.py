@@ -145,3 +145,41 @@ def test_errors_are_one_line_and_leave_no_output(
         capsys,
     )
     assert code == 1 and "Unknown interpolation method 'cubic'" in err
+
+
+def test_pad_renders_every_position_at_every_pitch_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    data = make_note_set(tmp_path / "notes", pitches=(60,))
+    run = train_tiny(data, tmp_path / "run", model_type="harmonic", steps=2)
+    corners = sorted((data / "train" / "audio").glob("*.wav"))
+    corners = [*corners, corners[0]]  # three instruments in train: one corner twice
+    out = tmp_path / "pad"
+    code, stdout, err = run_cli(
+        capsys, "nsynth", "pad", *corners, "-m", run, "-o", out, "--size", "2",
+        "--pitches", "48,72",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Pad of 2 x 2 at 2 pitch(es): 8 WAVs" in stdout
+    index = json.loads((out / "pad.json").read_text())
+    assert set(index["layers"]) == {"pitch_48", "pitch_72"}
+    assert index["layers"]["pitch_72"]["pitch"] == 72.0
+    files = index["layers"]["pitch_48"]["files"]
+    assert [(f["x"], f["y"]) for f in files] == [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]
+    for layer in index["layers"].values():
+        for f in layer["files"]:
+            audio, rate = sf.read(out / f["file"])
+            assert rate == SR and len(audio) > 0 and np.isfinite(audio).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pad.")]  # no temp folder
+    # An existing pad is never overwritten or mixed with a new one.
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code, _, err = run_cli(capsys, "nsynth", "pad", *corners, "-m", run, "-o", out)
+    assert code == 1 and "already exists" in err and "Traceback" not in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    code, _, err = run_cli(
+        capsys, "nsynth", "pad", *corners, "-m", run, "-o", tmp_path / "p2", "--pitches", "60,x"
+    )
+    assert code == 1 and "--pitches takes MIDI note numbers" in err
+    assert not (tmp_path / "p2").exists()

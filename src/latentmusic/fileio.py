@@ -74,6 +74,32 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
                 tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success rename it to ``target``.
+
+    A folder of outputs appears whole or not at all. An existing non-empty ``target`` is
+    refused before any work (its files are never replaced or mixed with new ones)."""
+    import shutil
+
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target} already exists; choose another output folder or remove it.")
+    parent = target.parent if str(target.parent) else Path(".")
+    with empty_dirs_removed_on_failure(parent):
+        ensure_writable_dir(parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        try:
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())
+            if target.exists():
+                target.rmdir()  # empty, checked above
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -240,6 +240,62 @@ def grid(
 
 
 @app.command()
+def pad(
+    sounds: Annotated[
+        list[Path],
+        typer.Argument(help="Four corner sounds: top-left top-right bottom-left bottom-right."),
+    ],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="New output folder for the pad.")],
+    size: Annotated[
+        int,
+        typer.Option(help="Positions per side (size x size blends).", callback=v.int_range(2, 9)),
+    ] = 3,
+    pitches: Annotated[
+        str | None,
+        typer.Option(
+            help="Harmonic model: MIDI pitches to render the pad at, comma-separated "
+            "(e.g. 48,60,72); default: the corners' own pitch."
+        ),
+    ] = None,
+    temperature: TempOpt = 1.0,
+    seed: SeedOpt = 0,
+    backend: BackendOpt = "auto",
+) -> None:
+    """Render a whole NSynth Super pad once (size x size blends of four sounds, at a few
+    pitches) into a folder of WAVs with a pad.json index: play any position instantly."""
+    from latentmusic.errors import InputError
+
+    if len(sounds) != 4:
+        raise InputError(
+            "pad needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), "
+            f"got {len(sounds)}."
+        )
+    for sound in sounds:
+        v.input_file(sound, "Audio file")
+    notes: list[float] = []
+    for part in (pitches or "").split(","):
+        if part.strip():
+            try:
+                notes.append(float(part))
+            except ValueError:
+                raise InputError(
+                    f"--pitches takes MIDI note numbers separated by commas, not '{pitches}'."
+                ) from None
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out} already exists; choose another output folder or remove it.")
+    from latentmusic.nsynth.verbs import decode_options, load_model, pad_files
+
+    for note in notes:
+        decode_options(pitch=note)  # the same range check as --pitch, before the model loads
+    index = pad_files(
+        load_model(model), sounds, out, size, notes, **_decode_kwargs(temperature, seed, backend)
+    )
+    count = sum(len(layer["files"]) for layer in index["layers"].values())
+    typer.echo(f"Pad of {size} x {size} at {len(index['layers'])} pitch(es): {count} WAVs in {out}")
+
+
+@app.command()
 def rainbowgram(
     audio: Annotated[Path, typer.Argument(help="Input audio file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG.")],

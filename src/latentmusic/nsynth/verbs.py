@@ -383,6 +383,71 @@ def grid_file(
     return audio
 
 
+PAD_MAX_SIZE = 9
+PAD_MAX_PITCHES = 12
+
+
+def pad_files(
+    model: Any,
+    corner_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    size: int = 3,
+    pitches: Sequence[float] | None = None,
+    **decode_kwargs: Any,
+) -> dict[str, Any]:
+    """Render a whole NSynth Super pad into ``out_dir``: ``size`` x ``size`` blends of four
+    corner sounds, at each of ``pitches`` (harmonic model: the corners' timbres played at
+    other notes) or at the corners' own pitch. Files ``<tag>/y<row>_x<col>.wav`` (row 0 =
+    top, column 0 = left) and ``pad.json``, an index a player (or a sampler) reads.
+
+    The folder is built beside ``out_dir`` and renamed into place at the end, so a failed or
+    interrupted render never leaves half a pad."""
+    import json
+
+    from latentmusic.audio import io
+    from latentmusic.fileio import atomic_dir
+
+    if len(corner_paths) != 4:
+        raise InputError(
+            f"A pad needs exactly 4 corner sounds (top-left, top-right, bottom-left, bottom-right), got {len(corner_paths)}."
+        )
+    if not 2 <= size <= PAD_MAX_SIZE:
+        raise InputError(f"--size must be between 2 and {PAD_MAX_SIZE}, got {size}.")
+    pitches = list(pitches or [])
+    if len(pitches) > PAD_MAX_PITCHES:
+        raise InputError(f"At most {PAD_MAX_PITCHES} pitches per pad, got {len(pitches)}.")
+    if pitches and not getattr(model, "takes_pitch", False):
+        raise InputError(
+            f"--pitches is for the harmonic model; a {model.model_type} model plays the "
+            "corners' own pitch (give corner sounds at another pitch for another pad)."
+        )
+    corners = [load_audio(p, model.sample_rate) for p in corner_paths]
+    layers = [(f"pitch_{pitch:g}", {**decode_kwargs, "pitch": pitch}) for pitch in pitches] or [
+        ("corners_pitch", _for_model(model, decode_kwargs))
+    ]
+    index: dict[str, Any] = {
+        "size": size,
+        "sample_rate": model.sample_rate,
+        "corners": [str(p) for p in corner_paths],
+        "layout": "row y from top (0) to bottom (1), column x from left (0) to right (1)",
+        "layers": {},
+    }
+    with atomic_dir(out_dir) as tmp:
+        for tag, kwargs in layers:
+            with torch.no_grad():
+                audio = model.pad(corners, size=size, **kwargs).numpy()
+            files = []
+            for row in range(size):
+                for col in range(size):
+                    name = f"{tag}/y{row}_x{col}.wav"
+                    (tmp / tag).mkdir(exist_ok=True)
+                    io.save(tmp / name, audio[row, col], model.sample_rate)
+                    files.append({"x": col / (size - 1), "y": row / (size - 1), "file": name})
+            index["layers"][tag] = {"pitch": kwargs.get("pitch"), "files": files}
+        (tmp / "pad.json").write_text(json.dumps(index, indent=2))
+    return index
+
+
 def rainbowgram_file(
     audio_path: str | Path, out: str | Path, sample_rate: int | None = None
 ) -> Path:

@@ -3,8 +3,9 @@
 
 Each page is loaded, its main interaction performed with the mouse as a person would (drag
 the Melody Mixer steps slider, click a loop into the Latent Loops grid, drag the Beat Blender
-puck), and what the page shows is checked against what the API returned. Screenshots go to
-docs/studio/.
+puck, move on the NSynth pad), and what the page shows is checked against what the API
+returned. Screenshots of the pages go to docs/studio/ only when asked
+(``LATENTMUSIC_SCREENSHOTS=1``), so an ordinary run leaves the working tree alone.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tests.test_studio_api import tiny_studio_run
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "studio"
+WRITE_SHOTS = os.environ.get("LATENTMUSIC_SCREENSHOTS") == "1"
+NSYNTH = "nsynth-harmonic"  # the shipped fast NSynth model, for the pad
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None or CHROMEDRIVER is None,
@@ -67,12 +70,18 @@ def _untrained_drum_model(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """`latentmusic studio --port 0` on the tiny melody model and an untrained drum model."""
+    """`latentmusic studio --port 0` on the tiny melody model, an untrained drum model and
+    (where it is shipped) the NSynth model."""
+    from latentmusic.catalogue import shipped_names
+
     root = tmp_path_factory.mktemp("studio-server")
     drums = _untrained_drum_model(root / "drums-untrained")
     exe = Path(sys.executable).with_name("latentmusic")
     command = [str(exe), "studio", "--port", "0", "--threads", "1", "--workdir", str(root / "work"),
                "--models", str(tiny_studio_run()), "--models", str(drums)]  # fmt: skip
+    nsynth = NSYNTH in shipped_names()
+    if nsynth:
+        command += ["--models", NSYNTH]
     log = open(root / "stderr.txt", "w+")  # noqa: SIM115  (a file, not a pipe that could fill)
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
@@ -83,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             proc.kill()
             pytest.fail(f"studio did not start: {line}{(root / 'stderr.txt').read_text()}")
         url = line.split("http://", 1)[1].split("/", 1)[0]
-        yield {"url": f"http://{url}", "workdir": root / "work", "proc": proc}
+        yield {"url": f"http://{url}", "workdir": root / "work", "proc": proc, "nsynth": nsynth}
     finally:
         out = ""
         if proc.poll() is None:
@@ -182,7 +191,10 @@ def _no_errors(driver) -> None:  # noqa: ANN001
 
 
 def _shot(driver, name: str) -> None:  # noqa: ANN001
-    """The whole page (not only the window) as a PNG in docs/studio/."""
+    """The whole page (not only the window) as a PNG in docs/studio/, when asked for
+    (LATENTMUSIC_SCREENSHOTS=1)."""
+    if not WRITE_SHOTS:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400), "scale": 1}
@@ -195,7 +207,8 @@ def _shot(driver, name: str) -> None:  # noqa: ANN001
 # -------------------------------------------------------------------------------- pages
 def test_home_lists_the_served_models(browser, server: dict) -> None:  # noqa: ANN001
     browser.get(server["url"] + "/")
-    _wait(browser, "document.querySelectorAll('#models tbody tr').length === 2")
+    served = 3 if server["nsynth"] else 2
+    _wait(browser, f"document.querySelectorAll('#models tbody tr').length === {served}")
     rows = browser.execute_script(
         "return [...document.querySelectorAll('#models tbody tr')].map(r => r.textContent)"
     )
@@ -396,6 +409,87 @@ def test_beat_blender_puck(browser, server: dict) -> None:  # noqa: ANN001
     _no_errors(browser)
 
 
+def test_nsynth_pad_move_and_play(browser, server: dict) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    if not server["nsynth"]:
+        pytest.skip(f"the {NSYNTH} model is not shipped here")
+    _open(browser, server, "pad")
+    _wait(browser, "Studio.state.pad.cells === 25", what="the 5 x 5 pad's sounds")
+    page = browser.execute_script("return Studio.state.pad")
+    info = page["pad"]
+    assert (info["model"], info["size"], info["pitch"], info["cells"]) == (NSYNTH, 5, 60, 25)
+    pad = browser.find_element("id", "pad")
+    assert pad.get_attribute("data-key") == info["key"]
+    assert (
+        browser.find_element("css selector", "#keyboard .key[aria-pressed='true']").get_attribute(
+            "data-pitch"
+        )
+        == "60"
+    )
+    # the page asked for exactly this pad: the API gives the same one, from its cache
+    again = _post(
+        server, f"/api/models/{NSYNTH}/pad", {"corners": page["corners"], "pitch": 60, "size": 5}
+    )
+    assert again["cached"] is True and again["key"] == info["key"]
+    with urllib.request.urlopen(server["url"] + info["audio"], timeout=60) as response:
+        wav = response.read()
+    assert len(wav) == 44 + 2 * 25 * info["cell_samples"]  # 16-bit mono, every cell end to end
+
+    # press near the top left, drag to the middle of cell (row 1, column 3), release: the
+    # sound under the finger plays, its four neighbours' weights sum to 1
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", pad)
+    size = pad.size
+    cell_w, cell_h = size["width"] / 5, size["height"] / 5
+    ActionChains(browser).move_to_element_with_offset(
+        pad, round((0.5 - 2.5) * cell_w), round((0.5 - 2.5) * cell_h)
+    ).click_and_hold().pause(0.2).move_to_element_with_offset(
+        pad, round((3.4 - 2.5) * cell_w), round((1.6 - 2.5) * cell_h)
+    ).pause(0.2).release().perform()
+    played = browser.execute_script("return Studio.state.pad.played")
+    assert played[0] == {"pitch": 60, "key": info["key"], "row": 0, "col": 0}
+    assert (pad.get_attribute("data-row"), pad.get_attribute("data-col")) == ("1", "3")
+    weights = browser.execute_script("return Studio.state.pad.weights")
+    assert len(weights) == 25 and abs(sum(weights) - 1) < 1e-6
+    assert sum(w > 0 for w in weights) <= 4 and weights.index(max(weights)) == 1 * 5 + 3
+    # the rainbowgram of the nearest cell is what the API serves for that cell
+    _wait(
+        browser,
+        "document.querySelector('#rainbowgram').dataset.cell === '1,3'",
+        60,
+        "the rainbowgram",
+    )
+    shown = browser.find_element("id", "rainbowgram")
+    assert shown.get_attribute("src").endswith(f"/api/pads/{info['key']}/rainbowgram/1/3.png")
+    assert browser.execute_script("return document.querySelector('#rainbowgram').naturalWidth") > 50
+    # arrow keys move a quarter of a cell; four to the right reach column 4
+    x = float(pad.get_attribute("data-x"))
+    pad.send_keys(*["\ue014"] * 4)
+    assert float(pad.get_attribute("data-x")) == pytest.approx(min(1.0, x + 0.25), abs=2e-3)
+    assert pad.get_attribute("data-col") == "4"
+    _wait(
+        browser,
+        "document.querySelector('#rainbowgram').dataset.cell === '1,4'",
+        60,
+        "the next rainbowgram",
+    )
+
+    # another key of the keyboard: a new pad at that pitch, rendered by the server once
+    browser.find_element("css selector", "#keyboard .key[data-pitch='64']").click()
+    _wait(
+        browser,
+        "Studio.state.pad.pad.pitch === 64 && Studio.state.pad.cells === 25",
+        60,
+        "the pad at E4",
+    )
+    rendered = browser.execute_script("return Studio.state.pad.rendered")
+    assert [r["pitch"] for r in rendered] == [60, 64] and rendered[1]["cached"] is False
+    assert pad.get_attribute("data-key") == rendered[1]["key"] != info["key"]
+    assert browser.find_element("id", "status").text.startswith("25 sounds at E4")
+    _shot(browser, "nsynth-pad.png")
+    _no_errors(browser)
+
+
 def test_a_bad_request_does_not_stop_the_server(server: dict) -> None:
     request = urllib.request.Request(
         server["url"] + "/api/models/run/interpolate",
@@ -418,4 +512,4 @@ def test_a_bad_request_does_not_stop_the_server(server: dict) -> None:
     assert info.value.code == 400 and "localhost" in json.loads(info.value.read())["error"]
     assert server["proc"].poll() is None
     with urllib.request.urlopen(server["url"] + "/api/models", timeout=30) as response:
-        assert len(json.loads(response.read())["models"]) == 2
+        assert len(json.loads(response.read())["models"]) == (3 if server["nsynth"] else 2)

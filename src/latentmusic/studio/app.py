@@ -3,7 +3,7 @@
 Routes (JSON in and out unless said; every error is ``{"error": "one sentence"}`` with a 4xx
 status, and a failure inside one request never stops the server):
 
-- ``GET /`` and ``/mixer``, ``/loops``, ``/blender``: the pages; ``/static/...`` their files.
+- ``GET /`` and ``/mixer``, ``/loops``, ``/blender``, ``/pad``: the pages; ``/static/...`` their files.
 - ``GET /api/models``, ``/api/limits``, ``/api/presets``.
 - ``POST /api/models/{name}/encode|decode|reconstruct|interpolate|grid|sample|similar|attribute``.
 - ``POST /api/midi?model=NAME``: the raw bytes of a MIDI file -> a melody (the window the
@@ -11,6 +11,12 @@ status, and a failure inside one request never stops the server):
 - ``POST /api/export``: melodies -> one MIDI file (``save_as`` also keeps it in the working folder).
 - ``POST /api/render``: melodies -> WAV rendered with FluidSynth.
 - ``GET /api/files`` and ``/api/files/{name}``: what was saved in the working folder.
+- ``POST /api/nsynth/upload?name=FILE``: the raw bytes of a short WAV -> an upload id for a
+  pad corner (kept in memory; the name is only a label).
+- ``POST /api/models/{name}/pad``: four corners (presets or upload ids), a pitch, a size ->
+  the pad rendered once with the NSynth model (``EmbeddingVerbs.pad``) and cached;
+  ``GET /api/pads/{key}/audio.wav`` (every cell end to end) and
+  ``/api/pads/{key}/rainbowgram/{row}/{col}.png``.
 
 The API never takes a file path from the client: models are named (only those the server
 was started with), saved files are plain names checked to stay inside the working folder.
@@ -36,13 +42,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from latentmusic.errors import DependencyError, LatentMusicError
 from latentmusic.studio import limits
 from latentmusic.studio import melodies as mel
+from latentmusic.studio import pads as nsynth_pads
 from latentmusic.studio.engine import DRUMS_NOTE, StudioModel
 
 log = logging.getLogger("latentmusic.studio")
 
-PAGES = {"mixer": "mixer.html", "loops": "loops.html", "blender": "blender.html"}
+PAGES = {"mixer": "mixer.html", "loops": "loops.html", "blender": "blender.html", "pad": "pad.html"}
+PAD_CORNERS_DIR = "nsynth-corners"  # preset notes rendered once, inside the working folder
 SAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 SAVE_SUFFIXES = (".mid", ".midi", ".wav")
+# a rendered pad never changes under its key (a hash of what it was rendered from)
+PAD_CACHE = {"Cache-Control": "private, max-age=3600, immutable"}
 SECURITY_HEADERS = {
     # Everything the pages use comes from this server; nothing may be fetched from elsewhere.
     "Content-Security-Policy": (
@@ -151,6 +161,18 @@ class RenderIn(MelodiesIn):
     program: int | None = Field(None, ge=0, le=127)
 
 
+class CornerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    preset: str | None = Field(None, max_length=64)
+    upload: str | None = Field(None, max_length=64)
+
+
+class PadIn(BaseModel):
+    corners: list[CornerIn] = Field(min_length=4, max_length=4)
+    pitch: int = Field(60, ge=limits.MIN_PAD_PITCH, le=limits.MAX_PAD_PITCH)
+    size: int = Field(5, ge=limits.MIN_PAD_SIZE, le=limits.MAX_PAD_SIZE)
+
+
 def _sequences(melodies: list[MelodyIn], label: str = "Melody") -> list:
     return [
         mel.sequence_from_json(m.model_dump(), f"{label} {i}")
@@ -221,7 +243,8 @@ class BodyLimit:
         what = f"more than {size / 1024:.0f} KB" if more else f"{size / 1024:.0f} KB"
         return (
             f"The request body is {what}; the studio takes at most "
-            f"{self.limit // 1024} KB per request (MIDI uploads: {limits.MAX_MIDI_BYTES // 1024} KB)."
+            f"{self.limit // 1024} KB per request (MIDI uploads: {limits.MAX_MIDI_BYTES // 1024} KB, "
+            f"WAV uploads: {limits.MAX_WAV_BYTES // 1024} KB)."
         )
 
 
@@ -261,6 +284,9 @@ def create_app(
     app = FastAPI(title="latentmusic studio", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.models = dict(models)
     app.state.workdir = Path(workdir).resolve() if workdir is not None else None
+    app.state.pads = nsynth_pads.PadStore(
+        app.state.workdir / PAD_CORNERS_DIR if app.state.workdir is not None else None
+    )
     static = static_dir()
 
     hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
@@ -322,8 +348,11 @@ def create_app(
             shown = name if len(name) <= 80 else name[:80] + "..."
             raise StudioError(404, f"No model '{shown}' in this studio (it serves: {served}).")
         if need and found.family != need:
+            what = {"musicvae": "a MusicVAE", "nsynth": "an NSynth"}
             raise StudioError(
-                422, f"Model '{name}' is a {found.family} model; this needs a {need} model."
+                422,
+                f"Model '{name}' is {what.get(found.family, 'a ' + found.family)} model; "
+                f"this needs {what.get(need, 'a ' + need)} model.",
             )
         return found
 
@@ -350,8 +379,12 @@ def create_app(
     @app.get("/api/models")
     def list_models() -> dict[str, Any]:
         infos = [m.info() for m in app.state.models.values()]
-        drums = any(i.get("representation") == "drums" for i in infos)
-        return {"models": infos, "notes": {} if drums else {"drums": DRUMS_NOTE}}
+        notes = {}
+        if not any(i.get("representation") == "drums" for i in infos):
+            notes["drums"] = DRUMS_NOTE
+        if not any(i["family"] == "nsynth" for i in infos):
+            notes["nsynth"] = nsynth_pads.no_model_note()
+        return {"models": infos, "notes": notes}
 
     @app.get("/api/limits")
     def get_limits() -> dict[str, Any]:
@@ -359,7 +392,12 @@ def create_app(
 
     @app.get("/api/presets")
     def presets() -> dict[str, Any]:
-        return {"melodies": mel.MELODY_PRESETS, "drums": mel.DRUM_PRESETS}
+        return {
+            "melodies": mel.MELODY_PRESETS,
+            "drums": mel.DRUM_PRESETS,
+            "instruments": nsynth_pads.presets_json(),
+            "instrument_corners": list(nsynth_pads.DEFAULT_CORNERS),
+        }
 
     # ----------------------------------------------------------------------- verbs
     @app.post("/api/models/{name}/encode")
@@ -452,6 +490,35 @@ def create_app(
             media_type="audio/wav",
             headers={"X-Duration-Seconds": f"{seq.duration_seconds:.3f}"},
         )
+
+    # ------------------------------------------------------------------ the NSynth pad
+    @app.post("/api/nsynth/upload")
+    async def upload_wav(request: Request, name: str = Query("", max_length=200)) -> dict[str, Any]:
+        data = await request.body()
+        return await run_in_threadpool(app.state.pads.add_upload, data, name)
+
+    @app.post("/api/models/{name}/pad")
+    def pad(name: str, body: PadIn) -> dict[str, Any]:
+        found = model(name, need="nsynth")
+        corners = [c.model_dump() for c in body.corners]
+        rendered, cached = app.state.pads.render(found, corners, body.pitch, body.size)
+        return rendered.info(cached)
+
+    def cached_pad(key: str) -> nsynth_pads.Pad:
+        try:
+            return app.state.pads.get(key)
+        except LookupError as exc:
+            raise StudioError(404, str(exc)) from None
+
+    @app.get("/api/pads/{key}/audio.wav")
+    def pad_audio(key: str) -> Response:
+        found = cached_pad(key)
+        return Response(found.wav(), media_type="audio/wav", headers=PAD_CACHE)
+
+    @app.get("/api/pads/{key}/rainbowgram/{row}/{col}.png")
+    def pad_rainbowgram(key: str, row: int, col: int) -> Response:
+        found = cached_pad(key)
+        return Response(found.rainbowgram_png(row, col), media_type="image/png", headers=PAD_CACHE)
 
     # ------------------------------------------------------------- the working folder
     @app.get("/api/files")

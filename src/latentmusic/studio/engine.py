@@ -40,6 +40,8 @@ class StudioModel:
     # ---------------------------------------------------------------------------- facts
     @property
     def representation(self) -> str:
+        if self.family == "nsynth":
+            return str(getattr(self.model, "model_type", ""))  # harmonic, wavenet, spectral
         if self.family != "musicvae":
             return ""
         return str(self.model.config.representation)
@@ -56,6 +58,13 @@ class StudioModel:
                 z_size=int(config.z_size),
                 preset=getattr(self.model, "preset", ""),
                 attributes=sorted(self.attribute_vectors()),
+            )
+        elif self.family == "nsynth":
+            out.update(
+                representation=self.representation,
+                model_type=str(getattr(self.model, "model_type", "")),
+                sample_rate=int(self.model.sample_rate),
+                takes_pitch=bool(getattr(self.model, "takes_pitch", False)),
             )
         return out
 
@@ -238,15 +247,15 @@ def _family_of(model: Any) -> str:
 
 
 def default_models() -> list[str]:
-    """The shipped MusicVAE models (the ones the studio's pages can play today)."""
+    """The shipped models the studio's pages can play: MusicVAE and NSynth."""
     from latentmusic.catalogue import shipped_models
 
-    return [m.name for m in shipped_models() if m.family == "musicvae"]
+    return [m.name for m in shipped_models() if m.family in ("musicvae", "nsynth")]
 
 
 def warm_up(models: dict[str, StudioModel]) -> None:
-    """Run each MusicVAE once (a 2-step morph between two presets) so that the first page
-    request does not pay for compiling the fused kernels."""
+    """Run each MusicVAE once (a 2-step morph between two presets) and each fast NSynth model
+    once (a short tone) so that the first page request does not pay for compiling kernels."""
     from latentmusic.studio.melodies import MELODY_PRESETS, sequence_from_json
 
     presets = [sequence_from_json(p["melody"]) for p in MELODY_PRESETS[:2]]
@@ -255,3 +264,22 @@ def warm_up(models: dict[str, StudioModel]) -> None:
             found.interpolate(presets[0], presets[1], 2)
         elif found.family == "musicvae":
             found.sample(1, 0.0, seed=0)
+        elif found.family == "nsynth" and getattr(found.model, "model_type", "") != "wavenet":
+            _warm_nsynth(found)
+
+
+def _warm_nsynth(found: StudioModel) -> None:
+    """Encode and decode a short tone once, and draw its rainbowgram (the first torch call
+    of a model and the first constant-Q transform are slow)."""
+    import numpy as np
+    import torch
+
+    model = found.model
+    n = 8 * int(model.hop)
+    tone = 0.3 * np.sin(2 * np.pi * 261.6 * np.arange(n) / model.sample_rate).astype(np.float32)
+    kwargs = {"pitch": 60.0} if getattr(model, "takes_pitch", False) else {}
+    with found.lock, torch.no_grad():
+        model.decode(model.encode(tone), seed=0, **kwargs)
+    from latentmusic.audio.rainbowgram import rainbowgram_image
+
+    rainbowgram_image(tone, int(model.sample_rate))

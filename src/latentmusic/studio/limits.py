@@ -24,6 +24,17 @@ MIN_QPM, MAX_QPM = 20.0, 300.0
 RENDER_SAMPLE_RATE = 22050
 MAX_SAVED_FILES = 500  # files the studio keeps in its working folder
 
+# The NSynth pad
+MAX_WAV_BYTES = 1536 * 1024  # an uploaded corner sound (under MAX_BODY_BYTES)
+MIN_WAV_SECONDS, MAX_WAV_SECONDS = 0.1, 4.0  # one note, as NSynth's
+MIN_WAV_RATE, MAX_WAV_RATE = 8000, 96000
+PAD_CELL_SECONDS = 2.0  # every corner is cut (or padded) to this, and so is every cell
+MIN_PAD_SIZE, MAX_PAD_SIZE = 2, 9  # a pad is n x n cells
+MIN_PAD_PITCH, MAX_PAD_PITCH = 24, 96  # MIDI notes of the pitch keyboard
+MAX_SLOW_PAD_CELLS = 9  # cells of one pad decoded by a WaveNet (autoregressive) model
+MAX_PAD_UPLOADS = 32  # uploaded corner sounds kept in memory
+MAX_CACHED_PADS = 12  # rendered pads kept in memory
+
 
 def as_dict() -> dict[str, float | int]:
     """The limits as JSON, for the pages (sliders and messages use the server's numbers)."""

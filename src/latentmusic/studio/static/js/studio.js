@@ -42,6 +42,11 @@ const Studio = (() => {
     return request(`/api/midi${query}`, undefined, { raw: buffer, contentType: "audio/midi" });
   }
 
+  async function uploadWav(file) {
+    const buffer = await file.arrayBuffer();
+    return request(`/api/nsynth/upload?name=${encodeURIComponent(file.name.slice(0, 200))}`, undefined, { raw: buffer, contentType: "audio/wav" });
+  }
+
   // ------------------------------------------------------------------------ page bits
   function $(selector, root = document) { return root.querySelector(selector); }
   function el(tag, attrs = {}, ...children) {
@@ -88,10 +93,10 @@ const Studio = (() => {
   }
 
   // Fill the header's model picker with the models a page can use; remember the choice.
-  function modelPicker(filter, onChange) {
+  function modelPicker(filter, onChange, label = (m) => `${m.name} (${m.representation}, ${m.bars} bars)`) {
     const select = $("#model");
     const usable = state.models.filter(filter);
-    select.replaceChildren(...usable.map((m) => el("option", { value: m.name, text: `${m.name} (${m.representation}, ${m.bars} bars)` })));
+    select.replaceChildren(...usable.map((m) => el("option", { value: m.name, text: label(m) })));
     const saved = localStorage.getItem(`studio.model.${document.body.dataset.page}`);
     if (usable.some((m) => m.name === saved)) select.value = saved;
     select.disabled = usable.length === 0;
@@ -368,7 +373,7 @@ const Studio = (() => {
   }
 
   return {
-    state, api, apiBlob, uploadMidi, $, el, status, statusSerial, fail, download, boot, modelPicker, currentModel,
+    state, api, apiBlob, uploadMidi, uploadWav, $, el, status, statusSerial, fail, download, boot, modelPicker, currentModel,
     drawRoll, Player, sequenceOf, NOTE_NAMES, SCALES, DRUM_NAMES, pitchName, inScale, snap, snapMelody,
   };
 })();

@@ -26,6 +26,20 @@ def test_musicvae_section_plays_the_shipped_model_without_training(tmp_path: Pat
     assert sum(len(i.notes) for i in morph.instruments) >= demo_musicvae.STEPS * 2
 
 
+def test_musicvae_section_plays_the_shipped_drum_and_trio_models(tmp_path: Path) -> None:
+    page = run_demo(tmp_path / "demo", only=["musicvae"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"Drum loops ({demo_musicvae.DRUMS})" in html and "Beat Blender" in html
+    assets = tmp_path / "demo" / "assets" / "musicvae"
+    morph = pretty_midi.PrettyMIDI(str(assets / "drums_morph.mid"))
+    hits = [n for i in morph.instruments if i.is_drum for n in i.notes]
+    assert len(hits) >= demo_musicvae.STEPS * 4  # eight loops of drums, on the drum channel
+    assert len(list(assets.glob("blend_*.mid"))) == 9
+    trio = pretty_midi.PrettyMIDI(str(assets / "trio_1.mid"))
+    assert sum(1 for i in trio.instruments if i.notes) == 3  # melody, bass and drums
+    assert trio.get_end_time() > 16 * 4 * 60 / 110 * 0.9  # 16 bars at 110 qpm
+
+
 def test_musicvae_section_without_a_shipped_model_trains_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

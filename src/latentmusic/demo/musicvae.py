@@ -20,6 +20,8 @@ from typing import Any
 from latentmusic.demo.page import DemoContext, Item, Row, Section
 
 SHIPPED = "cat-mel_2bar_small"
+DRUMS = "cat-drums_2bar_small"  # Beat Blender's model: drum-loop morphs and a 4-corner blend
+TRIO = "small-trio_16bar"  # melody, bass and drums together over 16 bars
 PRESET = "tiny"
 OVERRIDES = ["transpose_range=5", "min_notes=2"]
 TRAIN_STEPS = 1200  # about a minute of one idle CPU core for the tiny preset at batch 32
@@ -96,16 +98,63 @@ def _pick_tunes(model: Any, melodies: Path) -> list[Any]:
     return [candidates[0][0], candidates[1][0]]
 
 
-def _shipped() -> tuple[Path, dict[str, Any]] | None:
-    """The shipped model and what its catalogue entry says, or None where it is not installed
+def _shipped(name: str = SHIPPED) -> tuple[Path, dict[str, Any]] | None:
+    """A shipped model and what its catalogue entry says, or None where it is not installed
     (the catalogue reads only the JSON files: the weights are loaded once, by ``build``)."""
     from latentmusic.catalogue import shipped_models
 
     for model in shipped_models():
-        if model.name == SHIPPED and model.family == "musicvae":
+        if model.name == name and model.family == "musicvae":
             info = {"steps": model.steps or 0, "headline": model.headline, "shipped": True}
             return model.path, info
     return None
+
+
+def _band_rows(item: Any) -> tuple[list[Row], list[str]]:  # noqa: ANN401
+    """Rows for the shipped drum and trio models (Beat Blender, the band), or a note each
+    where one is not shipped. Loops come from the prior: the demo needs no drum data set."""
+    from latentmusic.musicvae.model import load_model
+
+    rows, notes = [], []
+    drums = _shipped(DRUMS)
+    if drums is None:
+        notes.append(f"No {DRUMS} model is shipped, so there is no drum-loop morph.")
+    else:
+        model = load_model(drums[0])
+        a, b, c, d = model.sample(4, temperature=0.5, seed=3, qpm=100.0)
+        path = model.interpolate([a, b], steps=STEPS)
+        rows.append(
+            Row(
+                f"Drum loops ({DRUMS}): a morph between two sampled loops in {STEPS} steps",
+                [item(path, "drums_morph", "the whole morph, loop after loop")]
+                + [item([s], f"drums_{i + 1}", f"loop {i + 1}") for i, s in enumerate(path)],
+                note=f"The shipped drum model, held-out {drums[1]['headline']}.",
+            )
+        )
+        grid = model.interpolate([a, b, c, d], steps=3)
+        rows.append(
+            Row(
+                "Beat Blender: the 3 x 3 bilinear blend between four loops (corners = the loops)",
+                [
+                    item([s], f"blend_{i // 3}{i % 3}", f"row {i // 3 + 1}, column {i % 3 + 1}")
+                    for i, s in enumerate(grid)
+                ],
+            )
+        )
+    trio = _shipped(TRIO)
+    if trio is None:
+        notes.append(f"No {TRIO} model is shipped, so there is no trio sample.")
+    else:
+        model = load_model(trio[0])
+        samples = model.sample(2, temperature=0.5, seed=2, qpm=110.0)
+        rows.append(
+            Row(
+                f"The band ({TRIO}): 16-bar melody, bass and drums sampled together",
+                [item([s], f"trio_{i + 1}", f"trio sample {i + 1}") for i, s in enumerate(samples)],
+                note=f"The shipped trio model, held-out {trio[1]['headline']}.",
+            )
+        )
+    return rows, notes
 
 
 def build(ctx: DemoContext) -> Section:
@@ -184,6 +233,8 @@ def build(ctx: DemoContext) -> Section:
             [item([s], f"sample_{i + 1}", f"sample {i + 1}") for i, s in enumerate(samples)],
         )
     )
+    band_rows, band_notes = _band_rows(item)
+    rows.extend(band_rows)
     if info.get("shipped"):
         notes = [
             f"The shipped {SHIPPED} model (`latentmusic models`): trained {info['steps']:,} steps "
@@ -204,6 +255,7 @@ def build(ctx: DemoContext) -> Section:
             "training seconds": info["seconds"],
             "train accuracy": info.get("train_accuracy") or 0.0,
         }
+    notes.extend(band_notes)
     if not rendered["ok"]:
         notes.append("FluidSynth is not installed, so the MIDI files have no audio preview.")
     return Section(

@@ -6,7 +6,9 @@
 A real ``latentmusic studio`` app (uvicorn, on a free localhost port, in this process) is
 asked over HTTP, as the browser asks it, for: an 8-step morph between two preset melodies
 (``/interpolate``), a full 11 x 11 melody palette between four presets (``/grid``), and an
-11 x 11 drum palette. Each time is the whole round trip: request, JSON parsing, encoding,
+11 x 11 drum palette, and (when ``nsynth-harmonic`` is shipped) a 5 x 5 NSynth pad at one
+pitch — render plus its WAV, each at a pitch not rendered before, then the same pads cached.
+Each time is the whole round trip: request, JSON parsing, encoding,
 decoding, JSON back. One warm-up call each, then ``--repeats`` timed calls; the median is
 the figure. Greedy decoding costs the same whatever the weights hold, so where a model is
 not shipped (a drum model today) an untrained model of the same architecture stands in,
@@ -101,6 +103,42 @@ def measure(url: str, body: dict, repeats: int, expect: int) -> dict[str, object
     }
 
 
+def measure_pad(base: str, name: str, repeats: int) -> dict[str, dict[str, object]]:
+    """A 5 x 5 pad as the pad page waits for it: the render request, then its one WAV."""
+    from latentmusic.studio.pads import DEFAULT_CORNERS
+
+    corners = [{"preset": c} for c in DEFAULT_CORNERS]
+
+    def trip(pitch: int) -> tuple[float, dict]:
+        took, info = _round_trip(
+            f"{base}/{name}/pad", {"corners": corners, "pitch": pitch, "size": 5}
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(base.rsplit("/api/", 1)[0] + info["audio"], timeout=600) as r:
+            assert len(r.read()) > 25 * info["cell_samples"] * 2
+        return took + time.perf_counter() - started, info
+
+    trip(48)  # warm-up: the first FluidSynth corner renders, the first decode
+    pitches = list(range(50, 50 + 2 * repeats, 2))
+    fresh = [trip(p) for p in pitches]
+    assert not any(info["cached"] for _, info in fresh)
+    cached = [trip(p)[0] for p in pitches]
+
+    def row(times: list[float], what: str) -> dict[str, object]:
+        return {
+            "model": what,
+            "median_ms": round(1000 * statistics.median(times), 1),
+            "min_ms": round(1000 * min(times), 1),
+            "max_ms": round(1000 * max(times), 1),
+            "repeats": len(times),
+        }
+
+    return {
+        "NSynth pad 5 x 5, new pitch": row([t for t, _ in fresh], f"{name} (shipped)"),
+        "NSynth pad 5 x 5, cached": row(cached, f"{name} (shipped)"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="melody model (name or path); default cat-mel_2bar_small")
@@ -117,6 +155,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from latentmusic.catalogue import shipped_names
     from latentmusic.studio.app import create_app
     from latentmusic.studio.engine import load_models
     from latentmusic.studio.melodies import DRUM_PRESETS, MELODY_PRESETS
@@ -124,8 +163,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         melody_path, melody_what = _model(args.model, "cat-mel_2bar_small", Path(tmp))
         drums_path, drums_what = _model(args.drums, "cat-drums_2bar_small", Path(tmp))
-        models = load_models([melody_path, drums_path])
-        mel_name, drum_name = list(models)
+        pad_model = "nsynth-harmonic" if "nsynth-harmonic" in shipped_names() else None
+        models = load_models([melody_path, drums_path, *([pad_model] if pad_model else [])])
+        mel_name, drum_name = list(models)[:2]
         url, server = _serve(create_app(models))
         try:
             melodies = [p["melody"] for p in MELODY_PRESETS]
@@ -154,6 +194,8 @@ def main() -> None:
             results = {}
             for name, (endpoint, body, expect, what) in rows.items():
                 results[name] = {"model": what, **measure(endpoint, body, args.repeats, expect)}
+            if pad_model:
+                results.update(measure_pad(base, pad_model, args.repeats))
         finally:
             server.should_exit = True  # type: ignore[attr-defined]
     report = {

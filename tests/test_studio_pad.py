@@ -3,16 +3,12 @@ FastAPI's TestClient: the pad the server renders is the model's own ``EmbeddingV
 the corner notes, it is cached, its audio and rainbowgrams are served by key, and every bad
 request (corners, uploads, keys, sizes, pitches) comes back as a 4xx sentence.
 
-An opt-in benchmark (``LATENTMUSIC_BENCH=1``) times the HTTP round trip of a 5 x 5 pad at one
-pitch, as the page waits for it; run it on an idle machine for docs/performance.md.
+The HTTP round trip of a 5 x 5 pad is timed by ``benchmarks/studio.py``, not here.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
-import statistics
 import time
 from pathlib import Path
 
@@ -236,61 +232,3 @@ def test_bad_pad_requests_are_4xx_sentences(client: TestClient) -> None:
     assert _error(client.get(f"/api/pads/{'f' * 16}/rainbowgram/x/0.png"), 422)
     # and the server keeps answering
     assert client.post(url, json={"corners": CORNERS, "size": 2}).status_code == 200
-
-
-# ------------------------------------------------------------------------- benchmark
-@pytest.mark.skipif(
-    os.environ.get("LATENTMUSIC_BENCH") != "1", reason="a benchmark: LATENTMUSIC_BENCH=1"
-)
-def test_benchmark_pad_round_trip(models, tmp_path: Path) -> None:  # noqa: ANN001
-    """The HTTP round trip of a 5 x 5 pad at one pitch (render + its WAV, as the page waits),
-    each at a pitch not rendered before, and of a cached pad; prints JSON for
-    docs/performance.md (measure on an idle machine)."""
-    import socket
-    import threading
-    import urllib.request
-
-    import uvicorn
-
-    app = create_app(models, workdir=tmp_path / "work")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    def round_trip(pitch: int) -> tuple[float, dict]:
-        body = json.dumps({"corners": CORNERS, "pitch": pitch, "size": 5}).encode()
-        request = urllib.request.Request(
-            f"{base}/api/models/{NSYNTH}/pad", body, {"Content-Type": "application/json"}
-        )
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=600) as response:
-            info = json.loads(response.read())
-        with urllib.request.urlopen(base + info["audio"], timeout=600) as response:
-            assert len(response.read()) > 25 * info["cell_samples"] * 2
-        return time.perf_counter() - started, info
-
-    try:
-        round_trip(48)  # warm-up (first FluidSynth synth, first decode)
-        fresh = [round_trip(p) for p in range(55, 66, 2)]
-        cached = [round_trip(p)[0] for p in range(55, 66, 2)]
-    finally:
-        server.should_exit = True
-    assert all(not info["cached"] for _, info in fresh)
-    times = [t for t, _ in fresh]
-    report = {
-        "pad 5 x 5, one pitch, fresh (median ms)": round(1000 * statistics.median(times), 1),
-        "min-max ms": [round(1000 * min(times), 1), round(1000 * max(times), 1)],
-        "server render only (median ms)": round(
-            statistics.median(info["render_ms"] for _, info in fresh), 1
-        ),
-        "cached (median ms)": round(1000 * statistics.median(cached), 1),
-        "repeats": len(times),
-        "torch_threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
-    }
-    print("\nstudio pad round trip:", json.dumps(report))

@@ -29,7 +29,7 @@ def studio(
             "--models",
             "-m",
             help="A shipped model's name or a checkpoint directory; repeat for several "
-            "(default: every shipped MusicVAE model).",
+            "(default: every shipped MusicVAE and NSynth model).",
         ),
     ] = None,
     workdir: Annotated[
@@ -38,7 +38,7 @@ def studio(
     ] = Path("studio-files"),
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
-    """Melody Mixer, Latent Loops and Beat Blender in your browser, on your models.
+    """Melody Mixer, Latent Loops, Beat Blender and the NSynth pad in your browser, on your models.
 
     Serves the pages and their JSON API on this machine; open the printed address.
     """

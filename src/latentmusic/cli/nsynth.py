@@ -199,12 +199,28 @@ def interpolate(
     )
 
 
+CornersArg = Annotated[
+    list[Path],
+    typer.Argument(help="Four corner sounds: top-left top-right bottom-left bottom-right."),
+]
+
+
+def _check_corners(command: str, sounds: list[Path]) -> None:
+    """Four readable audio files, checked before the model loads."""
+    from latentmusic.errors import InputError
+
+    if len(sounds) != 4:
+        raise InputError(
+            f"{command} needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), "
+            f"got {len(sounds)}."
+        )
+    for sound in sounds:
+        v.input_file(sound, "Audio file")
+
+
 @app.command()
 def grid(
-    sounds: Annotated[
-        list[Path],
-        typer.Argument(help="Four corner sounds: top-left top-right bottom-left bottom-right."),
-    ],
+    sounds: CornersArg,
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output audio file.")],
     x: Annotated[
@@ -221,15 +237,7 @@ def grid(
     pitch: PitchOpt = None,
 ) -> None:
     """The NSynth Super pad: blend four sounds bilinearly in latent space at (x, y)."""
-    from latentmusic.errors import InputError
-
-    if len(sounds) != 4:
-        raise InputError(
-            "grid needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), "
-            f"got {len(sounds)}."
-        )
-    for sound in sounds:
-        v.input_file(sound, "Audio file")
+    _check_corners("grid", sounds)
     _audio_out(out)
     from latentmusic.nsynth.verbs import grid_file, load_model
 
@@ -241,10 +249,7 @@ def grid(
 
 @app.command()
 def pad(
-    sounds: Annotated[
-        list[Path],
-        typer.Argument(help="Four corner sounds: top-left top-right bottom-left bottom-right."),
-    ],
+    sounds: CornersArg,
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="New output folder for the pad.")],
     size: Annotated[
@@ -266,13 +271,7 @@ def pad(
     pitches) into a folder of WAVs with a pad.json index: play any position instantly."""
     from latentmusic.errors import InputError
 
-    if len(sounds) != 4:
-        raise InputError(
-            "pad needs exactly 4 sounds (top-left, top-right, bottom-left, bottom-right), "
-            f"got {len(sounds)}."
-        )
-    for sound in sounds:
-        v.input_file(sound, "Audio file")
+    _check_corners("pad", sounds)
     notes: list[float] = []
     for part in (pitches or "").split(","):
         if part.strip():

@@ -120,7 +120,9 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruction(model: MusicVAE, tokens: torch.Tensor, seed: int) -> tuple[dict[str, Any], np.ndarray]:
+def reconstruction(
+    model: MusicVAE, tokens: torch.Tensor, seed: int
+) -> tuple[dict[str, Any], np.ndarray]:
     gen = torch.Generator().manual_seed(seed)
     tf_correct = event_correct = event_total = 0.0
     track_correct = [0.0] * tokens.shape[-1]

@@ -92,7 +92,10 @@ def test_encode_dataset_writes_codes_and_labels(run: dict[str, Path]) -> None:
 def test_checkpoints_load_with_vocabularies(run: dict[str, Path]) -> None:
     prior = latentmusic.load(run["run"] / "prior")
     assert prior.vocab.genres == ("saw", "sine") and prior.cfg.lyrics and prior.cfg.bins == 64
-    assert prior.extra["vqvae"] == "../vqvae"  # relative to the prior: the run can move
+    # On disk relative to the prior (the run can move); in memory the VQ-VAE it decodes with.
+    on_disk = json.loads((run["run"] / "prior" / "config.json").read_text())
+    assert on_disk["vqvae"] == "../vqvae"
+    assert prior.extra["vqvae"] == str((run["run"] / "vqvae").resolve())
     up = latentmusic.load(run["run"] / "upsampler_1")
     assert up.cfg.level == 1 and up.cfg.ratio == 4 and up.cfg.hop == 32
     meta = json.loads((run["run"] / "vqvae" / "meta.json").read_text())

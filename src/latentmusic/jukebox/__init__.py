@@ -33,6 +33,8 @@ RUN_LAYOUT = ("vqvae", "prior", "upsampler_1", "upsampler_0")
 
 def from_checkpoint(ckpt: Checkpoint) -> Any:
     """Build the VQ-VAE, prior or upsampler a checkpoint describes, with its weights."""
+    import contextlib
+
     from latentmusic.errors import CheckpointError
     from latentmusic.jukebox.config import PriorConfig, VQVAEConfig
     from latentmusic.train.checkpoint import load_state_strict
@@ -59,6 +61,13 @@ def from_checkpoint(ckpt: Checkpoint) -> Any:
     load_state_strict(model, ckpt.state_dict, ckpt.path)
     model.checkpoint_path = ckpt.path
     model.extra = dict(ckpt.extra)
+    if isinstance(model.extra.get("vqvae"), str):  # on disk relative to the checkpoint
+        from latentmusic.jukebox.codes import resolve_vqvae
+
+        # In memory: the VQ-VAE this model decodes with, usable from any folder. A prior
+        # without its VQ-VAE still loads; the commands that need it say so.
+        with contextlib.suppress(CheckpointError):
+            model.extra["vqvae"] = str(resolve_vqvae(ckpt.path).resolve())
     model.meta = dict(ckpt.meta)
     model.preset = ckpt.preset
     return model.eval()

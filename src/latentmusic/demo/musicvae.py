@@ -128,7 +128,7 @@ def _band_rows(item: Any) -> tuple[list[Row], list[str]]:  # noqa: ANN401
                 f"Drum loops ({DRUMS}): a morph between two sampled loops in {STEPS} steps",
                 [item(path, "drums_morph", "the whole morph, loop after loop")]
                 + [item([s], f"drums_{i + 1}", f"loop {i + 1}") for i, s in enumerate(path)],
-                note=f"The shipped drum model, held-out {drums[1]['headline']}.",
+                note=f"The shipped drum model ({drums[1]['headline']}; its card: models/{DRUMS}/MODEL_CARD.md).",
             )
         )
         grid = model.interpolate([a, b, c, d], steps=3)
@@ -151,7 +151,7 @@ def _band_rows(item: Any) -> tuple[list[Row], list[str]]:  # noqa: ANN401
             Row(
                 f"The band ({TRIO}): 16-bar melody, bass and drums sampled together",
                 [item([s], f"trio_{i + 1}", f"trio sample {i + 1}") for i, s in enumerate(samples)],
-                note=f"The shipped trio model, held-out {trio[1]['headline']}.",
+                note=f"The shipped trio model ({trio[1]['headline']}; its card: models/{TRIO}/MODEL_CARD.md).",
             )
         )
     return rows, notes

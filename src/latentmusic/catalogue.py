@@ -23,6 +23,8 @@ MODELS_ENV = "LATENTMUSIC_MODELS"
 CARD = "MODEL_CARD.md"
 # Files of a run directory that belong to the model; logs, Lightning state and eval reports don't.
 _RUN_ONLY = {"lightning", "logs", "eval", "settings.json"}
+# A run's best/ state and its eval-*/best-eval reports are not part of the model shipped.
+_RUN_ONLY_PREFIXES = ("best", "eval")
 
 
 def models_dir() -> Path:
@@ -145,7 +147,8 @@ def ship(
     try:
         for item in sorted(source.rglob("*")):
             rel = item.relative_to(source)
-            if rel.parts[0] in _RUN_ONLY or item.is_dir():
+            top = rel.parts[0]
+            if top in _RUN_ONLY or top.startswith(_RUN_ONLY_PREFIXES) or item.is_dir():
                 continue
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

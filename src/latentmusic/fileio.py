@@ -74,6 +74,14 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
                 tmp_path.unlink()
 
 
+def check_new_dir(target: str | Path) -> None:
+    """Refuse, in one sentence, an output folder that exists and holds anything: what
+    :func:`atomic_dir` refuses, checked by commands before their expensive work."""
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InputError(f"{target} already exists; choose another output folder or remove it.")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success rename it to ``target``.
@@ -83,8 +91,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     import shutil
 
     target = Path(target)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target} already exists; choose another output folder or remove it.")
+    check_new_dir(target)
     parent = target.parent if str(target.parent) else Path(".")
     with empty_dirs_removed_on_failure(parent):
         ensure_writable_dir(parent)

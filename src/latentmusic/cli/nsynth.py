@@ -281,8 +281,9 @@ def pad(
                 raise InputError(
                     f"--pitches takes MIDI note numbers separated by commas, not '{pitches}'."
                 ) from None
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out} already exists; choose another output folder or remove it.")
+    from latentmusic.fileio import check_new_dir
+
+    check_new_dir(out)
     from latentmusic.nsynth.verbs import decode_options, load_model, pad_files
 
     for note in notes:

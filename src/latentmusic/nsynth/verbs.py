@@ -432,15 +432,18 @@ def pad_files(
         "layout": "row y from top (0) to bottom (1), column x from left (0) to right (1)",
         "layers": {},
     }
+    with torch.no_grad():  # the corners are encoded once, whatever the number of pitches
+        points = model.pad(corners, size=size, decode=False)
+    points = points.reshape(size * size, *points.shape[2:])
     with atomic_dir(out_dir) as tmp:
         for tag, kwargs in layers:
             with torch.no_grad():
-                audio = model.pad(corners, size=size, **kwargs).numpy()
+                audio = model.decode(points, **kwargs).numpy().reshape(size, size, -1)
+            (tmp / tag).mkdir()
             files = []
             for row in range(size):
                 for col in range(size):
                     name = f"{tag}/y{row}_x{col}.wav"
-                    (tmp / tag).mkdir(exist_ok=True)
                     io.save(tmp / name, audio[row, col], model.sample_rate)
                     files.append({"x": col / (size - 1), "y": row / (size - 1), "file": name})
             index["layers"][tag] = {"pitch": kwargs.get("pitch"), "files": files}

@@ -30,13 +30,7 @@ SR = 16000
 N = 4096  # a quarter second
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tests share busy cores: one torch thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest's: tests share busy cores
 
 
 def tone(pitch: float, amps: list[float], n: int = N) -> np.ndarray:

@@ -70,6 +70,14 @@ def test_save_formats_from_suffix(tmp_path):
     assert bare.name == "noext.wav" and sf.info(str(bare)).format == "WAV"
 
 
+def test_save_a_long_stereo_ogg(tmp_path):
+    """A minute of stereo 44.1 kHz Vorbis: one libsndfile write of it crashes the process."""
+    x = np.tile(sine(440, 44100, 1.0), 60) * 0.5
+    ogg = io.save(tmp_path / "long.ogg", np.stack([x, x]), 44100)
+    info = sf.info(str(ogg))
+    assert (info.format, info.channels, info.frames) == ("OGG", 2, 60 * 44100)
+
+
 def test_load_offset_and_duration(tmp_path):
     x = np.arange(16000, dtype=np.float32) / 16000 - 0.5
     io.save(tmp_path / "ramp.wav", x, 16000, subtype="FLOAT")

@@ -119,7 +119,7 @@ def test_confusion_accuracy_falls_toward_chance_while_reconstruction_improves(
     assert mean(adversarial, "confusion_acc", -64) < 0.8
     # ... while both still learn to reconstruct (NLL in nats per sample; uniform = 5.55).
     for history in (free, adversarial):
-        assert mean(history, "recon_nll", -20) < 0.5 * mean(history, "recon_nll", 0, 5)
+        assert mean(history, "recon", -20) < 0.5 * mean(history, "recon", 0, 5)
 
 
 # ----------------------------------------------------------------------------- entry points

@@ -229,6 +229,15 @@ def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = Non
         raise InputError(f"Subtype {subtype} cannot be written to a {fmt} file ({target}).")
     frames = np.clip(data, -1.0, 1.0).astype(np.float32)
     frames = frames[:, None] if frames.ndim == 1 else frames.T  # soundfile wants (n, channels)
-    with atomic_path(target) as tmp:
-        sf.write(str(tmp), np.ascontiguousarray(frames), sr, format=fmt, subtype=subtype)
+    with (
+        atomic_path(target) as tmp,
+        sf.SoundFile(str(tmp), "w", sr, frames.shape[1], subtype, format=fmt) as out,
+    ):
+        # In blocks: libsndfile 1.2's Vorbis encoder crashes the process when handed a long
+        # signal (about a minute of stereo 44.1 kHz) in one write.
+        for start in range(0, len(frames), WRITE_BLOCK):
+            out.write(np.ascontiguousarray(frames[start : start + WRITE_BLOCK]))
     return target
+
+
+WRITE_BLOCK = 65536  # frames per write

@@ -57,6 +57,18 @@ class TranslationConfig:
     lr_decay_steps: int = 1000
     grad_clip: float = 1.0
     grad_clip_mode: Literal["value", "norm"] = "value"  # the official code clips by value
+    # The decoder type: the paper's WaveNet, or our note-bank synthesizer (notebank.py), which
+    # reads the same latents, trains with the multi-resolution STFT loss and is not
+    # autoregressive. The notebank_* fields are its size (unused by a WaveNet model).
+    decoder: Literal["wavenet", "notebank"] = "wavenet"
+    notebank_hop: int = 80  # samples per control frame (200 Hz at 16 kHz); divides pool
+    notebank_channels: int = 128
+    notebank_layers: int = 3  # causal convs at the latent rate, dilations 1, 2, 4, ...
+    notebank_low_pitch: int = 28  # MIDI pitch of the lowest voice (E1)
+    notebank_pitches: int = 64  # voices, one per semitone (E1 .. G6)
+    notebank_harmonics: int = 24  # partials per voice (those above Nyquist are dropped)
+    notebank_noise_bands: int = 65
+    notebank_reverb: float = 0.5  # seconds of learnt room response (0: none)
 
     @property
     def n_classes(self) -> int:
@@ -126,6 +138,22 @@ class TranslationConfig:
             raise ConfigError("'grad_clip' must be >= 0 (0 switches clipping off).")
         if self.grad_clip_mode not in ("value", "norm"):
             raise ConfigError("'grad_clip_mode' must be 'value' or 'norm'.")
+        if self.decoder not in ("wavenet", "notebank"):
+            raise ConfigError(f"'decoder' must be 'wavenet' or 'notebank', got '{self.decoder}'.")
+        if self.decoder == "notebank":
+            sizes = ["notebank_hop", "notebank_channels", "notebank_layers", "notebank_pitches",
+                     "notebank_harmonics", "notebank_noise_bands"]  # fmt: skip
+            for name in sizes:
+                if getattr(self, name) <= 0:
+                    raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+            if self.pool % self.notebank_hop:
+                raise ConfigError(
+                    f"'pool' ({self.pool}) must be a multiple of 'notebank_hop' ({self.notebank_hop})."
+                )
+            if not 0 <= self.notebank_reverb <= 10:
+                raise ConfigError("'notebank_reverb' must be between 0 and 10 seconds.")
+            if not 0 <= self.notebank_low_pitch <= 127 - self.notebank_pitches + 1:
+                raise ConfigError("The note bank's pitches must lie within MIDI 0..127.")
 
 
 def lr_factor(step: int, config: TranslationConfig) -> float:
@@ -180,6 +208,11 @@ _TINY = TranslationConfig(
     lr=3e-3,
 )
 
+# Ours: note-bank decoders (notebank.py) on the paper's encoder design at half the `small`
+# width (32 channels, the same 64-dim 20 Hz latents) and the same confusion net. With a
+# decoder this cheap the encoder is most of a step's cost; half the width is ~3x faster.
+_NOTEBANK = dataclasses.replace(_SMALL, decoder="notebank", segment=8000, encoder_channels=32)
+
 PRESETS: dict[str, TranslationConfig] = {
     # Mor et al. 2018 and facebookresearch/music-translation: encoder conv 1->128 (k3),
     # 3 x 10 residual layers (k3, dilation 2**i, 128 ch), 1x1 to 64, avg-pool 800; decoders
@@ -192,6 +225,20 @@ PRESETS: dict[str, TranslationConfig] = {
     "small": _SMALL,
     "small-noconfusion": dataclasses.replace(_SMALL, confusion_lambda=0.0),
     "small-noaug": dataclasses.replace(_SMALL, pitch_augment=False),
+    "notebank": _NOTEBANK,
+    "notebank-noconfusion": dataclasses.replace(_NOTEBANK, confusion_lambda=0.0),
+    "notebank-tiny": dataclasses.replace(
+        _TINY,
+        decoder="notebank",
+        notebank_hop=20,
+        notebank_channels=16,
+        notebank_layers=2,
+        notebank_low_pitch=48,
+        notebank_pitches=24,
+        notebank_harmonics=8,
+        notebank_noise_bands=17,
+        notebank_reverb=0.05,
+    ),
     "demo": _DEMO,
     # Tests: trains in seconds.
     "tiny": _TINY,

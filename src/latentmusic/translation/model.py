@@ -77,6 +77,22 @@ class UniversalTranslator(nn.Module):
         from latentmusic.nn.wavenet import WaveNetDecoder
 
         c = self.config
+        if c.decoder == "notebank":
+            from latentmusic.translation.notebank import NoteBankDecoder
+
+            return NoteBankDecoder(
+                c.latent_dim,
+                pool=c.pool,
+                hop=c.notebank_hop,
+                channels=c.notebank_channels,
+                layers=c.notebank_layers,
+                low_pitch=c.notebank_low_pitch,
+                pitches=c.notebank_pitches,
+                harmonics=c.notebank_harmonics,
+                noise_bands=c.notebank_noise_bands,
+                sample_rate=c.sample_rate,
+                reverb_seconds=c.notebank_reverb,
+            )
         return WaveNetDecoder(
             n_classes=c.n_classes,
             residual=c.decoder_residual,
@@ -206,8 +222,10 @@ class UniversalTranslator(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         """Latents (B, latent_dim, F) -> audio (B, F * pool) in the voice of ``domain``.
 
-        Autoregressive sampling with the fast generator; ``state`` continues a previous
-        call (pass the state it returned with ``return_state=True``).
+        WaveNet decoders sample autoregressively with the fast generator; note-bank decoders
+        synthesize directly (``temperature`` does not apply; ``seed`` seeds their noise).
+        ``state`` continues a previous call (pass the state it returned with
+        ``return_state=True``).
         """
         index = self.domain_index(domain)
         z = latents.to(self._device(), torch.float32)
@@ -219,6 +237,11 @@ class UniversalTranslator(nn.Module):
             )
         if not temperature >= 0:
             raise InputError(f"Temperature must be >= 0, got {temperature}.")
+        if self.config.decoder == "notebank":
+            audio, new_state = self.decoders[index].decode(z, state, seed)
+            if n_samples is not None:
+                audio = audio[:, :n_samples]
+            return (audio, new_state) if return_state else audio
         out = self.decoders[index].generate(
             z,
             n_samples=n_samples,

@@ -39,6 +39,9 @@ from latentmusic.translation.config import PRESETS, TranslationConfig, lr_factor
 from latentmusic.translation.confusion import confusion_losses
 from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslator
 
+# The note-bank decoder's spectral loss: DDSP's FFT sizes; the 2048-point one (7.8 Hz bins)
+# is what tells neighbouring semitones apart from the tenor range down.
+NOTEBANK_RESOLUTIONS = ((2048, 512, 2048), (1024, 256, 1024), (512, 128, 512), (256, 64, 256))
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 
 
@@ -107,6 +110,10 @@ class TranslationModule(FamilyModule):
         self.preset = preset
         self.model = model if model is not None else UniversalTranslator(config, domains)
         self.train_only = train_only
+        if config.decoder == "notebank":
+            from latentmusic.audio.spectral import MultiResolutionSTFTLoss
+
+            self.spectral = MultiResolutionSTFTLoss(NOTEBANK_RESOLUTIONS)
         # Recent per-step losses (tests and notebooks read them; the logs keep everything).
         self.history: deque[dict[str, float]] = deque(maxlen=10_000)
         if train_only is not None:
@@ -114,6 +121,13 @@ class TranslationModule(FamilyModule):
                 p.requires_grad_(False)
             for p in self.model.decoders[train_only].parameters():
                 p.requires_grad_(True)
+
+    best_metric = "val/recon"  # RUN/best/ keeps the state that reconstructs held-out audio best
+
+    @property
+    def recon_name(self) -> str:
+        """What the reconstruction term is, as the logs name it."""
+        return "recon_stft" if self.config.decoder == "notebank" else "recon_nll"
 
     # ------------------------------------------------------------- losses
     def losses(
@@ -123,39 +137,43 @@ class TranslationModule(FamilyModule):
         clean = batch["audio"]
         domain = batch["domain"]
         enc_in = batch.get("encoder_audio", clean) if augmented else clean
-        codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
         if self.train_only is not None:
             self.model.encoder.eval()
             with torch.no_grad():
                 latents = self.model.encode_tensor(enc_in)
-            logits = self.model.decoders[self.train_only](codes, latents)
-            nll = F.cross_entropy(logits, codes)
-            return {"loss": nll, "recon_nll": nll.detach()}
+            recon = self.reconstruction(self.train_only, clean, latents)
+            return {"loss": recon, "recon": recon.detach()}
         latents = self.model.encode_tensor(enc_in)
         per_domain = []
         weighted = torch.zeros((), device=clean.device)
         for k in torch.unique(domain).tolist():
             idx = (domain == k).nonzero(as_tuple=True)[0]
-            logits = self.model.decoders[k](codes[idx], latents[idx])
-            nll_k = F.cross_entropy(logits, codes[idx])
-            per_domain.append(nll_k)
-            weighted = weighted + nll_k.detach() * len(idx)
+            recon_k = self.reconstruction(k, clean[idx], latents[idx])
+            per_domain.append(recon_k)
+            weighted = weighted + recon_k.detach() * len(idx)
         recon = torch.stack(per_domain).mean()
         adversarial, classifier, accuracy = confusion_losses(self.model.confusion, latents, domain)
         loss = recon - self.config.confusion_lambda * adversarial + classifier
         return {
             "loss": loss,
-            "recon": recon.detach(),
-            "recon_nll": weighted / len(domain),
+            "recon": weighted / len(domain),
             "confusion_ce": classifier.detach(),
             "confusion_acc": accuracy,
         }
+
+    def reconstruction(self, k: int, clean: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """Decoder ``k``'s reconstruction loss on its items: the NLL of the clean mu-law codes
+        (WaveNet, teacher-forced) or the multi-resolution STFT distance (note bank)."""
+        if self.config.decoder == "notebank":
+            return self.spectral(self.model.decoders[k](latents), clean)
+        codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
+        return F.cross_entropy(self.model.decoders[k](codes, latents), codes)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.losses(batch, augmented=True)
         bs = len(batch["domain"])
         self.log("train/loss", out["loss"].detach(), batch_size=bs)
-        self.log("train/recon_nll", out["recon_nll"], prog_bar=True, batch_size=bs)
+        self.log(f"train/{self.recon_name}", out["recon"], prog_bar=True, batch_size=bs)
         if "confusion_acc" in out:
             self.log("train/confusion_acc", out["confusion_acc"], prog_bar=True, batch_size=bs)
             self.log("train/confusion_ce", out["confusion_ce"], batch_size=bs)
@@ -166,7 +184,8 @@ class TranslationModule(FamilyModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         out = self.losses(batch, augmented=False)
         bs = len(batch["domain"])
-        self.log("val/recon_nll", out["recon_nll"], prog_bar=True, batch_size=bs)
+        self.log(f"val/{self.recon_name}", out["recon"], prog_bar=True, batch_size=bs)
+        self.log("val/recon", out["recon"], batch_size=bs)
         if "confusion_acc" in out:
             self.log("val/confusion_acc", out["confusion_acc"], batch_size=bs)
 
@@ -246,7 +265,9 @@ def train(
 
     if model_type not in (None, MODEL_TYPE):
         raise ConfigError(
-            f"The translation family has one model type, '{MODEL_TYPE}', not '{model_type}'."
+            f"The translation family has one model type, '{MODEL_TYPE}', not '{model_type}' "
+            "(the decoder is chosen by the preset: --preset small for WaveNets, --preset "
+            "notebank for our note-bank synthesizers)."
         )
     config = resolve_config(PRESETS, preset, overrides)
     domain_set = DomainAudioSet(data, sr=config.sample_rate)

@@ -226,3 +226,19 @@ def test_segment_pitch_shift_multichannel_and_errors():
         augment.segment_pitch_shift(np.zeros(10, np.float32), SR, np.random.default_rng(0))
     with pytest.raises(InputError, match="max_semitones must be >= 0"):
         augment.segment_pitch_shift(x, SR, np.random.default_rng(0), max_semitones=-1.0)
+
+
+def test_stft_loss_without_convergence_stays_bounded_on_near_silent_targets() -> None:
+    """A near-silent crop: spectral convergence divides by its tiny norm; DDSP's L1 does not."""
+    import torch
+
+    from latentmusic.audio.spectral import MultiResolutionSTFTLoss
+
+    torch.manual_seed(0)
+    quiet = 1e-5 * torch.randn(1, 4000)
+    guess = 0.01 * torch.randn(1, 4000)
+    with_sc = float(MultiResolutionSTFTLoss()(guess, quiet))
+    without = float(MultiResolutionSTFTLoss(convergence=False)(guess, quiet))
+    assert with_sc > 100 and without < 20
+    same = MultiResolutionSTFTLoss(convergence=False)(quiet, quiet)
+    assert float(same) == 0.0

@@ -174,3 +174,32 @@ def test_a_long_stereo_ogg_streams_in_bounded_chunks(
     context = 2 * -(-TINY.encoder_context() // TINY.pool) * TINY.pool
     assert seen["encoder"] <= SR + context  # a chunk plus the receptive field, not 60 s
     assert any("mixed to mono" in n for n in result.notes) and not list(tmp_path.glob(".*"))
+
+
+def test_semitone_spectrum_peaks_at_the_played_note() -> None:
+    from latentmusic.translation.spectral_encoder import LOW_PITCH, N_FFT, semitone_filters
+
+    filters = semitone_filters(N_FFT, SR)
+    assert torch.allclose(filters.sum(dim=1), torch.ones(filters.shape[0]))
+    for hz, midi in ((440.0, 69), (110.0, 45), (1046.5, 84)):
+        x = torch.from_numpy(wave("sine", [hz], 0.25).astype(np.float32))
+        spec = torch.stft(x, N_FFT, 512, window=torch.hann_window(N_FFT), return_complex=True)
+        energy = filters @ spec.abs().mean(dim=-1)
+        assert int(energy.argmax()) + LOW_PITCH == midi
+
+
+def test_spectrum_encoder_streams_exactly_and_rejects_a_bad_hop() -> None:
+    from latentmusic.translation.model import stream_latents
+
+    config = resolve_config(PRESETS, "notebank-tiny", ["encoder_input=spectrum", "spectrum_hop=20"])
+    model = UniversalTranslator(config, ["a", "b"]).eval()
+    audio = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    whole = model.encode_tensor(torch.from_numpy(audio)[None])
+    blocks = [audio[i : i + 3000] for i in range(0, len(audio), 3000)]
+    chunked = torch.cat(list(stream_latents(model, blocks, 7)), dim=-1)
+    assert whole.shape == (1, config.latent_dim, 160)
+    assert torch.allclose(chunked, whole, atol=1e-5)
+    with pytest.raises(
+        ConfigError, match=r"'pool' \(100\) must be a multiple of 'spectrum_hop' \(30\)"
+    ):
+        resolve_config(PRESETS, "notebank-tiny", ["encoder_input=spectrum", "spectrum_hop=30"])

@@ -61,6 +61,11 @@ class TranslationConfig:
     # reads the same latents, trains with the multi-resolution STFT loss and is not
     # autoregressive. The notebank_* fields are its size (unused by a WaveNet model).
     decoder: Literal["wavenet", "notebank"] = "wavenet"
+    # What the shared encoder reads: the paper's mu-law samples, or (ours) a fixed semitone
+    # spectrum every spectrum_hop samples (spectral_encoder.py), for encoders that must
+    # learn the notes in CPU-hours.
+    encoder_input: Literal["mulaw", "spectrum"] = "mulaw"
+    spectrum_hop: int = 80
     notebank_hop: int = 80  # samples per control frame (200 Hz at 16 kHz); divides pool
     notebank_channels: int = 128
     notebank_layers: int = 3  # causal convs at the latent rate, dilations 1, 2, 4, ...
@@ -83,6 +88,10 @@ class TranslationConfig:
 
     def encoder_context(self) -> int:
         """Samples on each side that influence one encoder output (its half receptive field)."""
+        if self.encoder_input == "spectrum":
+            from latentmusic.translation.spectral_encoder import N_FFT
+
+            return N_FFT // 2 + self.spectrum_hop * 2**self.encoder_layers
         per_cycle = sum(2**i for i in range(self.encoder_cycle))
         full, rest = divmod(self.encoder_layers, self.encoder_cycle)
         dilations = full * per_cycle + sum(2**i for i in range(rest))
@@ -138,6 +147,12 @@ class TranslationConfig:
             raise ConfigError("'grad_clip' must be >= 0 (0 switches clipping off).")
         if self.grad_clip_mode not in ("value", "norm"):
             raise ConfigError("'grad_clip_mode' must be 'value' or 'norm'.")
+        if self.encoder_input == "spectrum" and (
+            self.spectrum_hop <= 0 or self.pool % self.spectrum_hop
+        ):
+            raise ConfigError(
+                f"'pool' ({self.pool}) must be a multiple of 'spectrum_hop' ({self.spectrum_hop})."
+            )
         if self.decoder not in ("wavenet", "notebank"):
             raise ConfigError(f"'decoder' must be 'wavenet' or 'notebank', got '{self.decoder}'.")
         if self.decoder == "notebank":
@@ -227,6 +242,9 @@ PRESETS: dict[str, TranslationConfig] = {
     "small-noaug": dataclasses.replace(_SMALL, pitch_augment=False),
     "notebank": _NOTEBANK,
     "notebank-noconfusion": dataclasses.replace(_NOTEBANK, confusion_lambda=0.0),
+    "notebank-spectrum": dataclasses.replace(
+        _NOTEBANK, encoder_input="spectrum", encoder_channels=128, encoder_layers=6
+    ),
     "notebank-tiny": dataclasses.replace(
         _TINY,
         decoder="notebank",

@@ -54,16 +54,28 @@ class UniversalTranslator(nn.Module):
             raise InputError(f"Domain names must be unique, got {names}.")
         self.config = config
         self._domains = names
-        self.encoder = NonCausalWaveNetEncoder(
-            in_channels=1,
-            channels=config.encoder_channels,
-            layers=config.encoder_layers,
-            cycle=config.encoder_cycle,
-            kernel=config.encoder_kernel,
-            out_channels=config.latent_dim,
-            pool=config.pool,
-            style="umt",
-        )
+        if config.encoder_input == "spectrum":
+            from latentmusic.translation.spectral_encoder import SpectralEncoder
+
+            self.encoder: nn.Module = SpectralEncoder(
+                channels=config.encoder_channels,
+                layers=config.encoder_layers,
+                latent_dim=config.latent_dim,
+                pool=config.pool,
+                hop=config.spectrum_hop,
+                sample_rate=config.sample_rate,
+            )
+        else:
+            self.encoder = NonCausalWaveNetEncoder(
+                in_channels=1,
+                channels=config.encoder_channels,
+                layers=config.encoder_layers,
+                cycle=config.encoder_cycle,
+                kernel=config.encoder_kernel,
+                out_channels=config.latent_dim,
+                pool=config.pool,
+                style="umt",
+            )
         self.confusion = DomainConfusion(
             config.latent_dim,
             len(names),
@@ -161,6 +173,8 @@ class UniversalTranslator(nn.Module):
 
     def encode_tensor(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) float audio (T a multiple of ``pool``) -> (B, latent_dim, T // pool)."""
+        if self.config.encoder_input == "spectrum":
+            return self.encoder(audio)
         return self.encoder(self.encoder_input(audio))
 
     @torch.no_grad()

@@ -113,7 +113,7 @@ class TranslationModule(FamilyModule):
         if config.decoder == "notebank":
             from latentmusic.audio.spectral import MultiResolutionSTFTLoss
 
-            self.spectral = MultiResolutionSTFTLoss(NOTEBANK_RESOLUTIONS)
+            self.spectral = MultiResolutionSTFTLoss(NOTEBANK_RESOLUTIONS, convergence=False)
         # Recent per-step losses (tests and notebooks read them; the logs keep everything).
         self.history: deque[dict[str, float]] = deque(maxlen=10_000)
         if train_only is not None:

@@ -118,17 +118,19 @@ class NoteBankDecoder(nn.Module):
         self.register_buffer(
             "partial_hz", partial_hz.reshape(-1)[self.audible].double(), persistent=False
         )
-        # The room of the recordings (FluidSynth's reverb, a hall): a learnt impulse response
-        # added to the dry synthesis, as DDSP does. It starts as quiet decaying noise.
+        # The room of the recordings (FluidSynth's reverb, a hall): dry + dry convolved with a
+        # fixed white-noise impulse response under a learnt gain and exponential decay. Only
+        # those two numbers are learnt: a free impulse response (DDSP's) turned into a tuned
+        # resonator holding the domain's average chord, and the first runs learnt to play
+        # that drone through it instead of the notes.
         taps = int(round(reverb_seconds * sample_rate))
-        if taps > 1:
-            t = torch.arange(taps, dtype=torch.float32) / sample_rate
-            start = torch.randn(taps, generator=torch.Generator().manual_seed(0))
-            ir = 1e-3 * start * torch.exp(-t / 0.1)
-            ir[0] = 0.0  # the direct sound is the dry signal itself
-            self.reverb = nn.Parameter(ir)
-        else:
-            self.register_parameter("reverb", None)
+        self.reverb_taps = taps if taps > 1 else 0
+        if self.reverb_taps:
+            noise = torch.randn(taps, generator=torch.Generator().manual_seed(0))
+            noise[0] = 0.0  # the direct sound is the dry signal itself
+            self.register_buffer("reverb_noise", noise / math.sqrt(taps), persistent=False)
+            self.reverb_log_gain = nn.Parameter(torch.tensor(math.log(0.05)))
+            self.reverb_log_decay = nn.Parameter(torch.tensor(math.log(0.1)))  # seconds
         # Latent frames of the past that one output frame depends on (the latent convs' reach,
         # plus the frame the control convs' reach spills into): a chunked decode keeps them.
         self.receptive_frames = 2 * (2**layers - 1) + 1
@@ -183,18 +185,24 @@ class NoteBankDecoder(nn.Module):
         harmonic = harmonic.permute(2, 0, 1).reshape(b, n * hop)
         return harmonic + filtered_noise(noise, hop, generator)
 
+    def room(self) -> torch.Tensor:
+        """The impulse response: fixed noise x gain x exp(-t / decay)."""
+        t = torch.arange(self.reverb_taps, device=self.reverb_noise.device) / self.sample_rate
+        envelope = torch.exp(self.reverb_log_gain - t / torch.exp(self.reverb_log_decay))
+        return self.reverb_noise * envelope
+
     def add_reverb(
         self, dry: torch.Tensor, tail: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """dry + dry convolved with the learnt impulse response (FFT convolution); ``tail`` is
         what the previous chunk left ringing. Returns the audio and the new tail."""
-        if self.reverb is None:
+        if not self.reverb_taps:
             return dry, None
-        n, taps = dry.shape[-1], self.reverb.numel()
+        n, taps = dry.shape[-1], self.reverb_taps
         size = n + taps - 1
         n_fft = 1 << (size - 1).bit_length()
         wet = torch.fft.irfft(
-            torch.fft.rfft(dry, n_fft) * torch.fft.rfft(self.reverb, n_fft), n_fft
+            torch.fft.rfft(dry, n_fft) * torch.fft.rfft(self.room(), n_fft), n_fft
         )
         wet = wet[..., :size]
         if tail is not None:

@@ -242,3 +242,7 @@ def test_stft_loss_without_convergence_stays_bounded_on_near_silent_targets() ->
     assert with_sc > 100 and without < 20
     same = MultiResolutionSTFTLoss(convergence=False)(quiet, quiet)
     assert float(same) == 0.0
+    linear_only = float(MultiResolutionSTFTLoss(convergence=False, log_weight=0.0)(guess, quiet))
+    half_log = float(MultiResolutionSTFTLoss(convergence=False, log_weight=0.5)(guess, quiet))
+    assert 0 < linear_only < half_log < without
+    assert half_log == pytest.approx((linear_only + without) / 2, rel=1e-5)

@@ -122,16 +122,18 @@ class MultiResolutionSTFTLoss(nn.Module):
     Spectral convergence is ||S - S_hat||_F / ||S||_F per example, averaged over the batch.
     ``convergence=False`` puts DDSP's mean |S - S_hat| in its place: training crops of music
     include near-silent ones, whose spectral convergence (a division by their tiny norm)
-    reaches hundreds and swamps the batch.
+    reaches hundreds and swamps the batch. ``log_weight`` scales the log-magnitude term.
     """
 
     def __init__(
         self,
         resolutions: Sequence[tuple[int, int, int]] = DEFAULT_RESOLUTIONS,
         convergence: bool = True,
+        log_weight: float = 1.0,
     ):
         super().__init__()
         self.convergence = convergence
+        self.log_weight = float(log_weight)
         self.resolutions = tuple((int(n), int(h), int(w)) for n, h, w in resolutions)
         if not self.resolutions:
             raise ValueError("MultiResolutionSTFTLoss needs at least one resolution")
@@ -158,7 +160,7 @@ class MultiResolutionSTFTLoss(nn.Module):
             else:
                 linear = (s - s_hat).abs().mean()
             log_mag = (torch.log(s) - torch.log(s_hat)).abs().mean()
-            total = total + linear + log_mag
+            total = total + linear + self.log_weight * log_mag
         return total / len(self.resolutions)
 
 

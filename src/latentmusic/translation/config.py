@@ -74,6 +74,9 @@ class TranslationConfig:
     notebank_harmonics: int = 24  # partials per voice (those above Nyquist are dropped)
     notebank_noise_bands: int = 65
     notebank_reverb: float = 0.5  # seconds of learnt room response (0: none)
+    # Weight of the log-magnitude term of the note bank's MR-STFT loss. With the log term
+    # at full weight the decoders learn which notes sound 2-3x slower (docs/results.md).
+    notebank_log_weight: float = 1.0
 
     @property
     def n_classes(self) -> int:
@@ -165,6 +168,8 @@ class TranslationConfig:
                 raise ConfigError(
                     f"'pool' ({self.pool}) must be a multiple of 'notebank_hop' ({self.notebank_hop})."
                 )
+            if self.notebank_log_weight < 0:
+                raise ConfigError("'notebank_log_weight' must be >= 0.")
             if not 0 <= self.notebank_reverb <= 10:
                 raise ConfigError("'notebank_reverb' must be between 0 and 10 seconds.")
             if not 0 <= self.notebank_low_pitch <= 127 - self.notebank_pitches + 1:

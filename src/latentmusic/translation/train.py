@@ -113,7 +113,9 @@ class TranslationModule(FamilyModule):
         if config.decoder == "notebank":
             from latentmusic.audio.spectral import MultiResolutionSTFTLoss
 
-            self.spectral = MultiResolutionSTFTLoss(NOTEBANK_RESOLUTIONS, convergence=False)
+            self.spectral = MultiResolutionSTFTLoss(
+                NOTEBANK_RESOLUTIONS, convergence=False, log_weight=config.notebank_log_weight
+            )
         # Recent per-step losses (tests and notebooks read them; the logs keep everything).
         self.history: deque[dict[str, float]] = deque(maxlen=10_000)
         if train_only is not None:

@@ -65,6 +65,7 @@ def _source_audio(seconds: float) -> np.ndarray:
     if piano:
         mono, rate = sf.read(piano[0], dtype="float32")
         mono = soxr.resample(mono, rate, RATE)
+        mono = mono[int(np.argmax(np.abs(mono) > 0.01)) :]  # from the first note on
     else:
         t = np.arange(int(8 * RATE)) / RATE
         notes = [261.6, 329.6, 392.0, 523.3, 440.0, 349.2, 293.7, 246.9]
@@ -77,8 +78,9 @@ def _source_audio(seconds: float) -> np.ndarray:
 
 
 def _write_ogg(path: Path, seconds: float) -> Path:
-    sf.write(path, _source_audio(seconds), RATE, format="OGG", subtype="VORBIS")
-    return path
+    from latentmusic.audio import io as audio_io
+
+    return audio_io.save(path, _source_audio(seconds).T, RATE)  # in blocks: see io.save
 
 
 def _time_translate(model: Any, source: Path, to: Any, out: Path, threads: int) -> dict[str, float]:

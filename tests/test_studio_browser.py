@@ -68,6 +68,23 @@ def _untrained_drum_model(path: Path) -> Path:
     )
 
 
+def _wait_until_listening(address: str, proc: subprocess.Popen, seconds: float = 60.0) -> None:
+    """The studio names its address before uvicorn accepts connections; on a busy machine
+    the browser can get there first (connection refused). Wait for the socket."""
+    import socket
+    import time
+
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the studio at {address} did not accept connections within {seconds:.0f} s")
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """`latentmusic studio --port 0` on the tiny melody model, an untrained drum model and
@@ -92,6 +109,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             proc.kill()
             pytest.fail(f"studio did not start: {line}{(root / 'stderr.txt').read_text()}")
         url = line.split("http://", 1)[1].split("/", 1)[0]
+        _wait_until_listening(url, proc)
         yield {"url": f"http://{url}", "workdir": root / "work", "proc": proc, "nsynth": nsynth}
     finally:
         out = ""

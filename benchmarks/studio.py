@@ -7,7 +7,9 @@ A real ``latentmusic studio`` app (uvicorn, on a free localhost port, in this pr
 asked over HTTP, as the browser asks it, for: an 8-step morph between two preset melodies
 (``/interpolate``), a full 11 x 11 melody palette between four presets (``/grid``), and an
 11 x 11 drum palette, and (when ``nsynth-harmonic`` is shipped) a 5 x 5 NSynth pad at one
-pitch — render plus its WAV, each at a pitch not rendered before, then the same pads cached.
+pitch — render plus its WAV, each at a pitch not rendered before, then the same pads cached —
+and (when a translation model is shipped) the translation booth: a 10 s stereo 44.1 kHz
+upload, the first second of its translation audible, and the whole translation.
 Each time is the whole round trip: request, JSON parsing, encoding,
 decoding, JSON back. One warm-up call each, then ``--repeats`` timed calls; the median is
 the figure. Greedy decoding costs the same whatever the weights hold, so where a model is
@@ -139,11 +141,86 @@ def measure_pad(base: str, name: str, repeats: int) -> dict[str, dict[str, objec
     }
 
 
+def _melody_wav(seconds: float, rate: int = 44100) -> bytes:
+    """A stereo 16-bit WAV of a plain harmonic melody (C major, four notes a second)."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(rate / 4)) / rate
+    notes = []
+    for i in range(int(4 * seconds)):
+        f0 = 261.63 * 2 ** ([0, 2, 4, 5, 7, 9, 11, 12][i % 8] / 12)
+        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))
+        notes.append(0.2 * tone * np.exp(-6 * t))
+    mono = np.concatenate(notes).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, np.stack([mono, 0.8 * mono], axis=1), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def measure_booth(url: str, name: str, repeats: int, seconds: float) -> dict[str, dict]:
+    """The translation booth as its page waits: the upload of a stereo 44.1 kHz recording,
+    the first second of a translation audible (its live samples), and the whole of it."""
+    data = _melody_wav(seconds)
+    domain = None
+    uploads, first, whole = [], [], []
+    for i in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        request = urllib.request.Request(
+            f"{url}/api/booth/upload?name=bench{i}.wav", data=data + bytes(2 * 2 * i)
+        )
+        with urllib.request.urlopen(request, timeout=600) as r:
+            recording = json.loads(r.read())
+        uploaded = time.perf_counter()
+        if domain is None:
+            with urllib.request.urlopen(f"{url}/api/models", timeout=60) as r:
+                found = [m for m in json.loads(r.read())["models"] if m["name"] == name]
+            domain = found[0]["domains"][0]
+        took, job = _round_trip(
+            f"{url}/api/models/{name}/translate",
+            {"recording": recording["id"], "targets": [domain], "seed": 0},
+        )
+        heard = None
+        while job["state"] in ("queued", "running"):
+            if heard is None and job["targets"][0]["samples"] >= job["sample_rate"]:
+                heard = time.perf_counter()
+            time.sleep(0.05)
+            with urllib.request.urlopen(f"{url}/api/booth/jobs/{job['job']}", timeout=60) as r:
+                job = json.loads(r.read())
+        assert job["state"] == "done", job
+        done = time.perf_counter()
+        if i:
+            uploads.append(uploaded - started)
+            first.append((heard or done) - uploaded)
+            whole.append(done - uploaded)
+
+    def row(times: list[float]) -> dict[str, object]:
+        return {
+            "model": f"{name} (shipped), into {domain}",
+            "median_ms": round(1000 * statistics.median(times), 1),
+            "min_ms": round(1000 * min(times), 1),
+            "max_ms": round(1000 * max(times), 1),
+            "repeats": len(times),
+        }
+
+    return {
+        f"booth: upload {seconds:g} s stereo WAV": row(uploads),
+        "booth: first second audible": row(first),
+        f"booth: whole {seconds:g} s translated": row(whole),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="melody model (name or path); default cat-mel_2bar_small")
     parser.add_argument("--drums", help="drum model (name or path); default: an untrained stand-in")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--booth-repeats", type=int, default=3)
+    parser.add_argument(
+        "--booth-seconds", type=float, default=10.0, help="the booth's recording (WaveNet: <= 10)"
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -164,7 +241,12 @@ def main() -> None:
         melody_path, melody_what = _model(args.model, "cat-mel_2bar_small", Path(tmp))
         drums_path, drums_what = _model(args.drums, "cat-drums_2bar_small", Path(tmp))
         pad_model = "nsynth-harmonic" if "nsynth-harmonic" in shipped_names() else None
-        models = load_models([melody_path, drums_path, *([pad_model] if pad_model else [])])
+        booth_model = next(
+            (m for m in ("translation-notebank", "translation-small") if m in shipped_names()),
+            None,
+        )
+        extra = [m for m in (pad_model, booth_model) if m]
+        models = load_models([melody_path, drums_path, *extra])
         mel_name, drum_name = list(models)[:2]
         url, server = _serve(create_app(models))
         try:
@@ -196,6 +278,10 @@ def main() -> None:
                 results[name] = {"model": what, **measure(endpoint, body, args.repeats, expect)}
             if pad_model:
                 results.update(measure_pad(base, pad_model, args.repeats))
+            if booth_model:
+                results.update(
+                    measure_booth(url, booth_model, args.booth_repeats, args.booth_seconds)
+                )
         finally:
             server.should_exit = True  # type: ignore[attr-defined]
     report = {
@@ -209,10 +295,10 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(f"{'round trip':<26} {'median':>9} {'min':>9} {'max':>9}  model")
+    print(f"{'round trip':<34} {'median':>9} {'min':>9} {'max':>9}  model")
     for name, r in results.items():
         print(
-            f"{name:<26} {r['median_ms']:>7.0f}ms {r['min_ms']:>7.0f}ms {r['max_ms']:>7.0f}ms  {r['model']}"
+            f"{name:<34} {r['median_ms']:>7.0f}ms {r['min_ms']:>7.0f}ms {r['max_ms']:>7.0f}ms  {r['model']}"
         )
     if args.note:
         print(f"note: {args.note}")

@@ -1,5 +1,5 @@
-"""``latentmusic studio``: the musician's tools (Melody Mixer, Latent Loops, Beat Blender)
-as a local web page on the shipped models or any checkpoint the user names.
+"""``latentmusic studio``: the musician's tools (Melody Mixer, Latent Loops, Beat Blender,
+the NSynth pad, the translation booth) as a local web page on the shipped models or any checkpoint the user names.
 
 Only typer is imported at start-up; FastAPI, uvicorn and torch load when the command runs.
 """
@@ -29,7 +29,7 @@ def studio(
             "--models",
             "-m",
             help="A shipped model's name or a checkpoint directory; repeat for several "
-            "(default: every shipped MusicVAE and NSynth model).",
+            "(default: every shipped MusicVAE, NSynth and translation model).",
         ),
     ] = None,
     workdir: Annotated[
@@ -38,7 +38,8 @@ def studio(
     ] = Path("studio-files"),
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
-    """Melody Mixer, Latent Loops, Beat Blender and the NSynth pad in your browser, on your models.
+    """Melody Mixer, Latent Loops, Beat Blender, the NSynth pad and the translation booth in your
+    browser, on your models.
 
     Serves the pages and their JSON API on this machine; open the printed address.
     """

@@ -3,7 +3,8 @@
 Routes (JSON in and out unless said; every error is ``{"error": "one sentence"}`` with a 4xx
 status, and a failure inside one request never stops the server):
 
-- ``GET /`` and ``/mixer``, ``/loops``, ``/blender``, ``/pad``: the pages; ``/static/...`` their files.
+- ``GET /`` and ``/mixer``, ``/loops``, ``/blender``, ``/pad``, ``/booth``: the pages;
+  ``/static/...`` their files.
 - ``GET /api/models``, ``/api/limits``, ``/api/presets``.
 - ``POST /api/models/{name}/encode|decode|reconstruct|interpolate|grid|sample|similar|attribute``.
 - ``POST /api/midi?model=NAME``: the raw bytes of a MIDI file -> a melody (the window the
@@ -17,6 +18,13 @@ status, and a failure inside one request never stops the server):
   the pad rendered once with the NSynth model (``EmbeddingVerbs.pad``) and cached;
   ``GET /api/pads/{key}/audio.wav`` (every cell end to end) and
   ``/api/pads/{key}/rainbowgram/{row}/{col}.png``.
+- The translation booth (``booth.py``): ``POST /api/booth/upload?name=FILE`` (the raw bytes
+  of a recording, WAV/FLAC/OGG/MP3, streamed to a temporary file and checked) -> a
+  recording id; ``POST /api/models/{name}/translate`` (a recording id, target domains, a
+  seed) -> a job translating in the background; ``GET /api/booth/jobs/{job}`` its progress,
+  ``/api/booth/jobs/{job}/live/{domain}?start=N`` the samples written so far (a WAV),
+  ``/api/booth/jobs/{job}/{domain}.wav`` the finished translation; ``DELETE
+  /api/booth/jobs/{job}`` cancels (or forgets) it.
 
 The API never takes a file path from the client: models are named (only those the server
 was started with), saved files are plain names checked to stay inside the working folder.
@@ -24,12 +32,13 @@ was started with), saved files are plain names checked to stay inside the workin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +49,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from latentmusic.errors import DependencyError, LatentMusicError
+from latentmusic.studio import booth as translation_booth
 from latentmusic.studio import limits
 from latentmusic.studio import melodies as mel
 from latentmusic.studio import pads as nsynth_pads
@@ -47,7 +57,14 @@ from latentmusic.studio.engine import DRUMS_NOTE, StudioModel
 
 log = logging.getLogger("latentmusic.studio")
 
-PAGES = {"mixer": "mixer.html", "loops": "loops.html", "blender": "blender.html", "pad": "pad.html"}
+PAGES = {
+    "mixer": "mixer.html",
+    "loops": "loops.html",
+    "blender": "blender.html",
+    "pad": "pad.html",
+    "booth": "booth.html",
+}
+BOOTH_UPLOAD = "/api/booth/upload"  # streamed to disk by its route, under its own limit
 PAD_CORNERS_DIR = "nsynth-corners"  # preset notes rendered once, inside the working folder
 SAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 SAVE_SUFFIXES = (".mid", ".midi", ".wav")
@@ -167,6 +184,13 @@ class CornerIn(BaseModel):
     upload: str | None = Field(None, max_length=64)
 
 
+class TranslateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recording: str = Field(max_length=64)
+    targets: list[Annotated[str, Field(max_length=100)]] = Field(max_length=64)
+    seed: int | None = Seed
+
+
 class PadIn(BaseModel):
     corners: list[CornerIn] = Field(min_length=4, max_length=4)
     pitch: int = Field(60, ge=limits.MIN_PAD_PITCH, le=limits.MAX_PAD_PITCH)
@@ -187,11 +211,17 @@ def _out(seqs: list) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------- middleware
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with a 413 before any route reads them,
-    whether the client announced the length or streamed the body in chunks."""
+    whether the client announced the length or streamed the body in chunks.
 
-    def __init__(self, app: Any, limit: int) -> None:
+    ``streamed`` maps paths whose route reads the body as a stream (to a file) to their own
+    limit: an announced length over it is refused here, the rest is the route's to count,
+    so a long recording never sits in memory.
+    """
+
+    def __init__(self, app: Any, limit: int, streamed: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.streamed = dict(streamed or {})
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -199,6 +229,18 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
+        own = self.streamed.get(scope.get("path", ""))
+        if own is not None:
+            try:
+                size = int(declared) if declared is not None else 0
+            except ValueError:
+                await _send_error(send, 400, "The Content-Length header is not a number.")
+                return
+            if size > own:
+                await _send_error(send, 413, translation_booth.too_big(size))
+                return
+            await self.app(scope, receive, send)
+            return
         too_big = False
         if declared is not None:
             try:
@@ -281,12 +323,19 @@ def create_app(
     first save; None: saving is off). ``allowed_hosts`` guards against DNS rebinding when
     the server binds to localhost (None accepts any Host header, as the tests need).
     """
-    app = FastAPI(title="latentmusic studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="latentmusic studio",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=_lifespan,
+    )
     app.state.models = dict(models)
     app.state.workdir = Path(workdir).resolve() if workdir is not None else None
     app.state.pads = nsynth_pads.PadStore(
         app.state.workdir / PAD_CORNERS_DIR if app.state.workdir is not None else None
     )
+    app.state.booth = translation_booth.Booth()  # its files: one temporary folder, removed on stop
     static = static_dir()
 
     hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
@@ -306,12 +355,20 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    app.add_middleware(BodyLimit, limit=limits.MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit,
+        limit=limits.MAX_BODY_BYTES,
+        streamed={BOOTH_UPLOAD: translation_booth.MAX_UPLOAD_BYTES},
+    )
 
     # ------------------------------------------------------------------------ errors
     @app.exception_handler(StudioError)
     async def _studio_error(request: Request, exc: StudioError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(translation_booth.BoothError)
+    async def _booth_error(request: Request, exc: translation_booth.BoothError) -> JSONResponse:
+        return JSONResponse({"error": " ".join(str(exc).split())}, status_code=exc.status)
 
     @app.exception_handler(LatentMusicError)
     async def _user_error(request: Request, exc: LatentMusicError) -> JSONResponse:
@@ -348,13 +405,18 @@ def create_app(
             shown = name if len(name) <= 80 else name[:80] + "..."
             raise StudioError(404, f"No model '{shown}' in this studio (it serves: {served}).")
         if need and found.family != need:
-            what = {"musicvae": "a MusicVAE", "nsynth": "an NSynth"}
+            what = {"musicvae": "a MusicVAE", "nsynth": "an NSynth", "translation": "a translation"}
             raise StudioError(
                 422,
                 f"Model '{name}' is {what.get(found.family, 'a ' + found.family)} model; "
                 f"this needs {what.get(need, 'a ' + need)} model.",
             )
         return found
+
+    def translator(name: str) -> StudioModel:
+        if not any(m.family == "translation" for m in app.state.models.values()):
+            raise StudioError(404, translation_booth.no_model_note())
+        return model(name, need="translation")
 
     # ------------------------------------------------------------------------- pages
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -378,17 +440,24 @@ def create_app(
     # ----------------------------------------------------------------------- facts
     @app.get("/api/models")
     def list_models() -> dict[str, Any]:
-        infos = [m.info() for m in app.state.models.values()]
+        infos = [
+            {**m.info(), **translation_booth.model_info(m)}
+            if m.family == "translation"
+            else m.info()
+            for m in app.state.models.values()
+        ]
         notes = {}
         if not any(i.get("representation") == "drums" for i in infos):
             notes["drums"] = DRUMS_NOTE
         if not any(i["family"] == "nsynth" for i in infos):
             notes["nsynth"] = nsynth_pads.no_model_note()
+        if not any(i["family"] == "translation" for i in infos):
+            notes["translation"] = translation_booth.no_model_note()
         return {"models": infos, "notes": notes}
 
     @app.get("/api/limits")
     def get_limits() -> dict[str, Any]:
-        return limits.as_dict()
+        return {**limits.as_dict(), **translation_booth.limits_dict()}
 
     @app.get("/api/presets")
     def presets() -> dict[str, Any]:
@@ -520,6 +589,43 @@ def create_app(
         found = cached_pad(key)
         return Response(found.rainbowgram_png(row, col), media_type="image/png", headers=PAD_CACHE)
 
+    # ----------------------------------------------------------- the translation booth
+    @app.post(BOOTH_UPLOAD)
+    async def booth_upload(
+        request: Request, name: str = Query("", max_length=200)
+    ) -> dict[str, Any]:
+        incoming = await run_in_threadpool(app.state.booth.incoming)
+        try:
+            async for chunk in request.stream():
+                incoming.write(chunk)  # counted: over the limit it is removed and refused
+        except BaseException:
+            incoming.discard()
+            raise
+        return await run_in_threadpool(app.state.booth.add_recording, incoming, name)
+
+    @app.post("/api/models/{name}/translate")
+    def translate(name: str, body: TranslateIn) -> dict[str, Any]:
+        found = translator(name)
+        return app.state.booth.start(found, body.recording, body.targets, body.seed)
+
+    @app.get("/api/booth/jobs/{job}")
+    def booth_job(job: str) -> dict[str, Any]:
+        return app.state.booth.job(job).info()
+
+    @app.delete("/api/booth/jobs/{job}")
+    def booth_cancel(job: str) -> dict[str, Any]:
+        return app.state.booth.cancel(job)
+
+    @app.get("/api/booth/jobs/{job}/live/{domain}")
+    def booth_live(job: str, domain: str, start: int = Query(0, ge=0)) -> Response:
+        data, headers = app.state.booth.live(job, domain, start)
+        return Response(data, media_type="audio/wav", headers=headers)
+
+    @app.get("/api/booth/jobs/{job}/{domain}.wav")
+    def booth_wav(job: str, domain: str) -> FileResponse:
+        path, filename = app.state.booth.wav(job, domain)
+        return FileResponse(path, media_type="audio/wav", filename=filename)
+
     # ------------------------------------------------------------- the working folder
     @app.get("/api/files")
     def list_files() -> dict[str, Any]:
@@ -540,6 +646,13 @@ def create_app(
         return FileResponse(path, media_type=media, filename=path.name)
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> Any:
+    """When the server stops, the booth's jobs are cancelled and its files removed."""
+    yield
+    await run_in_threadpool(app.state.booth.close)
 
 
 def _host_name(header: str) -> str:

@@ -247,10 +247,10 @@ def _family_of(model: Any) -> str:
 
 
 def default_models() -> list[str]:
-    """The shipped models the studio's pages can play: MusicVAE and NSynth."""
+    """The shipped models the studio's pages can play: MusicVAE, NSynth and translation."""
     from latentmusic.catalogue import shipped_models
 
-    return [m.name for m in shipped_models() if m.family in ("musicvae", "nsynth")]
+    return [m.name for m in shipped_models() if m.family in ("musicvae", "nsynth", "translation")]
 
 
 def warm_up(models: dict[str, StudioModel]) -> None:

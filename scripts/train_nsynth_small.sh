@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# The recorded NSynth `small` CPU run (see docs/results.md): WaveNet AE + spectral baseline.
+# NSynth WaveNet autoencoder (the paper's system), `small` preset, on the FluidR3 note set:
+# build the notes, train, evaluate on the test split's unseen instruments.
+#
+#   MINUTES=132 THREADS=2 bash scripts/train_nsynth_small.sh        # the shipped nsynth-small
+#   INIT=nsynth-small OUT=runs/nsynth-small-2 bash scripts/train_nsynth_small.sh   # next sitting
+# Environment: MINUTES, THREADS, DATA, OUT, INIT, SOUNDFONT, EVAL_ARGS.
 set -euxo pipefail
 . .venv/bin/activate
-[ -f data/notes/train/examples.json ] || latentmusic data notes data/notes
-latentmusic train nsynth --data data/notes --preset small --out runs/nsynth-small --steps 20000 --minutes ${MINUTES:-45} --batch-size 8 --val-every 250 --ckpt-every 250 --threads 1 --no-progress
-latentmusic train nsynth --model spectral --data data/notes --preset small --out runs/nsynth-spectral-small --steps 20000 --minutes ${BASELINE_MINUTES:-10} --batch-size 8 --val-every 250 --ckpt-every 250 --threads 1 --no-progress
-latentmusic eval nsynth --model runs/nsynth-small --baseline runs/nsynth-spectral-small --data data/notes --split test --out runs/nsynth-small/eval --option max_notes=24 --option seconds=1.0
+DATA=${DATA:-data/notes-fluidr3}
+OUT=${OUT:-runs/nsynth-small-fluidr3}
+SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
+FONT=()
+if [ -f "$SOUNDFONT" ]; then
+  FONT=(--soundfont "$SOUNDFONT")
+else
+  echo "note: $SOUNDFONT not found (apt-get install fluid-soundfont-gm); rendering with TimGM6mb" >&2
+fi
+latentmusic data notes "$DATA" "${FONT[@]}"
+INIT_ARGS=()
+if [ -n "${INIT:-}" ]; then INIT_ARGS=(--init "$INIT"); fi
+latentmusic train nsynth --data "$DATA" --preset small --out "$OUT" --steps ${STEPS:-100000} \
+  --minutes ${MINUTES:-45} --batch-size 8 --val-every 250 --ckpt-every 250 \
+  --threads ${THREADS:-1} --no-progress "${INIT_ARGS[@]}"
+# shellcheck disable=SC2086
+latentmusic eval nsynth --model "$OUT/best" --data "$DATA" --split test --out "$OUT/eval" \
+  --option max_notes=24 --option seconds=1.0 ${EVAL_ARGS:-}

@@ -42,6 +42,8 @@ class StudioModel:
     def representation(self) -> str:
         if self.family == "nsynth":
             return str(getattr(self.model, "model_type", ""))  # harmonic, wavenet, spectral
+        if self.family == "translation":
+            return str(getattr(self.model.config, "decoder", "wavenet"))  # wavenet, notebank
         if self.family != "musicvae":
             return ""
         return str(self.model.config.representation)

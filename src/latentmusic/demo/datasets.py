@@ -7,7 +7,6 @@ from pathlib import Path
 # A spread of timbres: keys, organ, guitar, strings, brass, reed, flute, mallet, bass, synth.
 DEMO_PROGRAMS = (0, 19, 24, 48, 56, 71, 73, 12, 33, 81)
 DEMO_PITCHES = tuple(range(48, 73, 2))
-DEMO_DOMAINS = {"piano": 0, "organ": 19, "strings": 48, "flute": 73}
 
 
 def demo_notes(work: Path) -> Path:
@@ -23,11 +22,13 @@ def demo_notes(work: Path) -> Path:
 
 
 def demo_domains(work: Path) -> Path:
-    from latentmusic.data.domains import build_domains
+    from latentmusic.data.domains import DEFAULT_INSTRUMENTS, build_domains
 
+    # the shipped translation models' six instruments, so every translation the demo plays
+    # has its paired ground truth beside it
     return build_domains(
         work / "domains",
-        instruments=dict(DEMO_DOMAINS),
+        instruments=dict(DEFAULT_INSTRUMENTS),
         max_pieces=10,
         seconds_per_piece=16.0,
         progress=False,

@@ -36,24 +36,7 @@
   }
 
   // ------------------------------------------------------------------------- requests
-  // fetch with the studio's error convention: a refusal is {"error": "one sentence"}.
-  async function call(path, init = {}) {
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new Error("The studio server does not answer (is `latentmusic studio` still running?).");
-    }
-    if (!response.ok) {
-      let message = `The server answered ${response.status}.`;
-      try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
-      state.errors.push({ path, status: response.status, message });
-      const error = new Error(message);
-      error.status = response.status;
-      throw error;
-    }
-    return response;
-  }
+  const call = Studio.send;  // fetch; a refusal throws its one sentence
   const model = () => $("#model").value;
   const seconds = (s) => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, "0")} s`);
 

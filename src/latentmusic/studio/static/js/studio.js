@@ -6,10 +6,9 @@ const Studio = (() => {
   const state = { responses: {}, errors: [], models: [], presets: null, limits: null };
 
   // ------------------------------------------------------------------------------ API
-  async function request(path, body, { raw = null, contentType = "application/json", expect = "json" } = {}) {
-    const init = body === undefined && raw === null
-      ? { method: "GET" }
-      : { method: "POST", headers: { "Content-Type": contentType }, body: raw !== null ? raw : JSON.stringify(body) };
+  // fetch with the studio's error convention: a refusal is {"error": "one sentence"}, thrown
+  // as an Error carrying that sentence and the status (and kept in state.errors for tests).
+  async function send(path, init = {}) {
     let response;
     try {
       response = await fetch(path, init);
@@ -24,6 +23,14 @@ const Studio = (() => {
       error.status = response.status;
       throw error;
     }
+    return response;
+  }
+
+  async function request(path, body, { raw = null, contentType = "application/json", expect = "json" } = {}) {
+    const init = body === undefined && raw === null
+      ? { method: "GET" }
+      : { method: "POST", headers: { "Content-Type": contentType }, body: raw !== null ? raw : JSON.stringify(body) };
+    const response = await send(path, init);
     if (expect === "blob") {
       const blob = await response.blob();
       state.responses[path] = { status: response.status, bytes: blob.size, headers: Object.fromEntries(response.headers) };
@@ -373,7 +380,7 @@ const Studio = (() => {
   }
 
   return {
-    state, api, apiBlob, uploadMidi, uploadWav, $, el, status, statusSerial, fail, download, boot, modelPicker, currentModel,
+    state, send, api, apiBlob, uploadMidi, uploadWav, $, el, status, statusSerial, fail, download, boot, modelPicker, currentModel,
     drawRoll, Player, sequenceOf, NOTE_NAMES, SCALES, DRUM_NAMES, pitchName, inScale, snap, snapMelody,
   };
 })();

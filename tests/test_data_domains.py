@@ -233,8 +233,13 @@ def test_reading_errors(tmp_path, user_folder):
 
 
 def test_build_errors(tmp_path, midi_folder):
-    with pytest.raises(InputError, match="neither 'chorales', 'folk' nor a folder of MIDI files"):
+    with pytest.raises(InputError, match="neither 'chorales', 'folk', 'folk:COLLECTION,...' nor"):
         build_domains(tmp_path / "o", TWO, corpus=tmp_path / "nothing", progress=False)
+    with pytest.raises(InputError, match="Name at least one folk collection after 'folk:'"):
+        build_domains(tmp_path / "o", TWO, corpus="folk:", progress=False)
+    with pytest.raises(InputError, match="Folk collection 'nosuch' is not in music21's corpus"):
+        build_domains(tmp_path / "o", TWO, corpus="folk:nosuch", progress=False)
+    assert not (tmp_path / "o").exists()
     with pytest.raises(InputError, match="Unknown instrument 'kazoo'"):
         build_domains(tmp_path / "o", ["kazoo"], corpus=midi_folder, progress=False)
     with pytest.raises(InputError, match=r"SoundFont .*missing\.sf2 does not exist\."):
@@ -255,3 +260,30 @@ def test_splits_are_stable_and_80_10_10():
     pinned = {k: v for k, v in small.items() if v != "train"}
     grown = assign_splits(["x", "y", "z", "w", "v"], pinned)
     assert all(grown[k] == v for k, v in pinned.items())  # growing a build never moves a piece
+
+
+def test_folk_collections_are_added_to_a_set_as_separate_artists(tmp_path, midi_folder):
+    """``corpus="folk:A,B"`` renders the first N tunes of each collection into an existing set."""
+    from latentmusic.jukebox.codes import dataset_files
+
+    out = tmp_path / "set"
+    cut = {"seconds_per_piece": 3.0}  # a later build must use the first one's settings
+    build_domains(out, TWO, corpus=midi_folder, workers=1, progress=False, **cut)
+    build_domains(
+        out,
+        TWO,
+        corpus="folk:airdsAirs,ryansMammoth",
+        max_pieces=1,
+        workers=1,
+        progress=False,
+        **cut,
+    )
+    # a second build into the same folder keeps the first build's pieces and adds the new
+    files = dataset_files(out, lyrics=False)
+    artists = sorted({f.artist for f in files})
+    assert artists == ["airdsAirs", "more", "ryansMammoth", "unknown"]
+    pieces = {f.piece for f in files if f.genre == "piano"}
+    assert len(pieces) == 4 and {p.split("/")[0] for p in pieces} >= {"airdsAirs", "ryansMammoth"}
+    for f in files:
+        audio, sr = sf.read(f.path)
+        assert sr == SR and np.abs(audio).max() > 0.1

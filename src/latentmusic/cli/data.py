@@ -108,8 +108,17 @@ def domains(
     workers: Annotated[
         int, typer.Option(help="Parallel render processes.", callback=v.int_range(1, 256))
     ] = 2,
+    corpus: Annotated[
+        str,
+        typer.Option(
+            help="chorales, folk, folk:COLLECTION,... (first N pieces of each; e.g. "
+            "folk:oneills1850,ryansMammoth) or a folder of MIDI files. Run it again on the "
+            "same output to add pieces of another corpus."
+        ),
+    ] = "chorales",
 ) -> None:
-    """Render the Bach chorales with several instruments: the same pieces in every domain."""
+    """Render the Bach chorales (or folk tunes, or your MIDI files) with several instruments:
+    the same pieces in every domain."""
     from latentmusic.data.domains import build_domains
     from latentmusic.errors import InputError
 
@@ -141,6 +150,7 @@ def domains(
             soundfont=soundfont,
             workers=workers,
             seconds_per_piece=seconds,
+            corpus=corpus,
         )
     typer.echo(f"Domain set written to {path}")
 

@@ -143,14 +143,43 @@ class Piece:
     parts: tuple[tuple[NoteEvent, ...], ...]
 
 
+def _bundled_corpus(corpus: str | Path) -> tuple[str, tuple[str, ...] | None] | None:
+    """("chorales", None), ("folk", collections or None) for a bundled corpus name, else None.
+
+    "folk:oneills1850,ryansMammoth" names folk collections; ``max_pieces`` then counts
+    per collection, so a build can hold several "artists" (collections) side by side.
+    """
+    if not isinstance(corpus, str):
+        return None
+    if corpus == "chorales":
+        return "chorales", None
+    name, sep, rest = corpus.partition(":")
+    if name != "folk":
+        return None
+    collections = tuple(c.strip() for c in rest.split(",") if c.strip()) if sep else None
+    if sep and not collections:
+        raise InputError("Name at least one folk collection after 'folk:'.")
+    return "folk", collections
+
+
 def _corpus_pieces(corpus: str | Path, max_pieces: int | None, workers: int) -> list[Piece]:
-    """Pieces of a bundled corpus ("chorales", "folk") or of a folder of MIDI files."""
-    if isinstance(corpus, str) and corpus in ("chorales", "folk"):
+    """Pieces of a bundled corpus ("chorales", "folk", "folk:C1,C2") or a folder of MIDI files."""
+    bundled_name = _bundled_corpus(corpus)
+    if bundled_name is not None:
         from latentmusic.midi import corpus as bundled
 
-        iterate = bundled.iter_chorales if corpus == "chorales" else bundled.iter_folk
+        name, collections = bundled_name
+        if name == "chorales":
+            groups = [bundled.iter_chorales(limit=max_pieces, workers=workers)]
+        elif collections is None:
+            groups = [bundled.iter_folk(limit=max_pieces, workers=workers)]
+        else:
+            groups = [
+                bundled.iter_folk(limit=max_pieces, collections=[c], workers=workers)
+                for c in collections
+            ]
         pieces = []
-        for cp in iterate(limit=max_pieces, workers=workers):
+        for cp in (cp for group in groups for cp in group):
             parts = []
             for seq in cp.parts.values():
                 sps = seq.seconds_per_step
@@ -166,7 +195,8 @@ def _corpus_pieces(corpus: str | Path, max_pieces: int | None, workers: int) -> 
     folder = Path(corpus).expanduser()
     if not folder.is_dir():
         raise InputError(
-            f"Corpus '{corpus}' is neither 'chorales', 'folk' nor a folder of MIDI files."
+            f"Corpus '{corpus}' is neither 'chorales', 'folk', 'folk:COLLECTION,...' "
+            "nor a folder of MIDI files."
         )
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
     if not files:
@@ -303,7 +333,8 @@ def build_domains(
 
     ``instruments`` maps domain names to GM programs (or lists known names / programs);
     default piano, harpsichord, organ, strings, flute, clarinet. All voices of a piece play
-    the domain's program. ``corpus`` is "chorales", "folk" or a folder of MIDI files.
+    the domain's program. ``corpus`` is "chorales", "folk", "folk:COLLECTION,..." (the
+    first ``max_pieces`` of each named collection) or a folder of MIDI files.
     ``seconds_per_piece`` cuts renders short (demos); a cut that would leave a piece
     under ``MIN_HEARD_SECONDS`` of music is refused before anything is made. Files on disk
     are kept, so a build resumes, and a later call may add domains or pieces to the same

@@ -162,9 +162,14 @@ def test_windowed_sampling_produces_the_requested_length_and_keeps_the_prime() -
     assert window_starts(64, 32, 10, align=4) == [0, 8, 16, 24, 32]
     prior = _prior().double().eval()
     prime = torch.randint(0, 64, (2, 10))
-    outs = []
+    outs, ticks = [], []
     for use_cache in (True, False):
         gen = torch.Generator().manual_seed(3)
+        ticks.append(0)
+
+        def tick() -> None:
+            ticks[-1] += 1
+
         outs.append(
             sample_level(
                 prior,
@@ -177,8 +182,10 @@ def test_windowed_sampling_produces_the_requested_length_and_keeps_the_prime() -
                 generator=gen,
                 use_cache=use_cache,
                 hop_fraction=0.25,
+                on_token=tick,
             )
         )
+    assert ticks == [91, 91]  # one progress tick per token drawn (the 10 primed are not)
     assert outs[0].shape == (2, 101)
     assert torch.equal(outs[0][:, :10], prime)
     assert torch.equal(outs[0], outs[1])

@@ -89,6 +89,37 @@ def test_encode_dataset_writes_codes_and_labels(run: dict[str, Path]) -> None:
     assert codes.n_samples == 24000
 
 
+def test_encode_dataset_is_cached_and_can_encode_openings_only(run: dict[str, Path]) -> None:
+    import os
+    import shutil
+
+    from latentmusic.jukebox.codes import encode_dataset
+
+    out = run["base"] / "codes-cached"
+    shutil.copytree(run["codes"], out)
+    again = read_codes_manifest(encode_dataset(run["run"], run["data"], out, progress=False))
+    n = len(again["files"])
+    assert n > 2 and again["reused"] == n  # the same weights and audio: nothing re-encoded
+    # a changed audio file is encoded again; the others are still reused
+    record = again["files"][0]
+    stat = os.stat(record["audio"])
+    os.utime(record["audio"], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    third = read_codes_manifest(encode_dataset(run["run"], run["data"], out, progress=False))
+    assert third["reused"] == n - 1
+    assert load_codes(out / record["codes"]).levels[0].tolist() == (
+        load_codes(run["codes"] / record["codes"]).levels[0].tolist()
+    )
+    # openings only: every file is cut to 0.5 s (8000 samples, padded to 8064 for the codes)
+    short = read_codes_manifest(
+        encode_dataset(run["run"], run["data"], out, progress=False, max_seconds=0.5)
+    )
+    assert short["reused"] == 0 and short["max_seconds"] == 0.5
+    assert {r["n_samples"] for r in short["files"]} == {8000}
+    assert [len(z) for z in load_codes(out / record["codes"]).levels] == [1008, 252, 63]
+    with pytest.raises(InputError, match="max_seconds must be positive"):
+        encode_dataset(run["run"], run["data"], out, progress=False, max_seconds=0)
+
+
 def test_checkpoints_load_with_vocabularies(run: dict[str, Path]) -> None:
     prior = latentmusic.load(run["run"] / "prior")
     assert prior.vocab.genres == ("saw", "sine") and prior.cfg.lyrics and prior.cfg.bins == 64
@@ -223,7 +254,14 @@ def test_evaluate_reports_levels_priors_and_conditioning(run: dict[str, Path]) -
         "train",
         out,
         [],
-        {"max_files": "4", "seconds": "1", "samples_per_genre": "2", "sample_seconds": "1"},
+        {
+            "max_files": "4",
+            "seconds": "1",
+            "samples_per_genre": "2",
+            "sample_seconds": "1",
+            "continuations": "3",
+            "prime_seconds": "0.5",
+        },
     )
     assert [r["hop"] for r in results["vqvae"]] == [8, 32, 128]
     assert all(0 < r["codebook_usage"] <= 1 for r in results["vqvae"])
@@ -234,5 +272,28 @@ def test_evaluate_reports_levels_priors_and_conditioning(run: dict[str, Path]) -
         assert p["unigram_bits_per_token"] > 0
     cond = results["conditioning"]
     assert cond["chance"] == 0.5 and sum(v["requested"] for v in cond["per_genre"].values()) == 4
+    cont = results["continuation"]
+    assert len(cont["prompts"]) == 3 and cont["prime_seconds"] == 0.5
+    judged = [p["continuation_judged"] for p in cont["prompts"]]
+    assert set(judged) <= {"saw", "sine"}
+    hits = sum(p["continuation_judged"] == p["genre"] for p in cont["prompts"])
+    assert cont["accuracy"] == pytest.approx(hits / 3)
     assert json.loads((out / "results.json").read_text())["split"] == "train"
-    assert "Conditioning check" in (out / "index.html").read_text()
+    page = (out / "index.html").read_text()
+    assert "Conditioning check" in page and "Primed continuation" in page
+
+
+def test_a_shipped_chain_holds_only_the_models_and_samples(run: dict[str, Path]) -> None:
+    """Shipping a Jukebox run copies each part's model, not its logs, best/ or Lightning state."""
+    from latentmusic.catalogue import ship
+    from latentmusic.jukebox.sampling import generate, load_run
+
+    assert any((run["run"] / "vqvae").glob("logs*"))  # the training left run state behind
+    shipped = ship(run["run"], "jbx", summary="s", headline="h", root=run["base"] / "models")
+    names = {p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.is_file()}
+    assert {"vqvae/model.safetensors", "prior/model.safetensors", "meta.json"} <= names
+    assert not [n for n in names if {"logs", "lightning", "best"} & set(n.split("/"))]
+    chain = load_run(shipped)
+    assert chain.prior is not None and set(chain.upsamplers) == {1}
+    result = generate(chain, 0.5, artist="anna", genre="sine", seed=0)
+    assert result.audio.shape == (1, 8000) and result.decoded_level == 1

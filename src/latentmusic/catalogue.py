@@ -147,8 +147,10 @@ def ship(
     try:
         for item in sorted(source.rglob("*")):
             rel = item.relative_to(source)
-            top = rel.parts[0]
-            if top in _RUN_ONLY or top.startswith(_RUN_ONLY_PREFIXES) or item.is_dir():
+            # a chain's parts (Jukebox: vqvae/, prior/, ...) are runs too: skip their state
+            if item.is_dir() or any(
+                part in _RUN_ONLY or part.startswith(_RUN_ONLY_PREFIXES) for part in rel.parts
+            ):
                 continue
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -119,14 +119,29 @@ def encode_dataset(
         bool, typer.Option(help="Look up Bach chorale lyrics in music21's corpus.")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="Encode only the first N seconds of each file.",
+            callback=v.float_range(0.0, low_open=True),
+        ),
+    ] = None,
 ) -> None:
-    """Encode a whole data set once, so prior and upsampler training read codes, not audio."""
+    """Encode a whole data set once, so prior and upsampler training read codes, not audio.
+
+    Run it again into the same directory and only new or changed files are encoded."""
     v.output_dir(out, "codes directory")
     from latentmusic.jukebox.codes import encode_dataset as run
 
     with v.removed_on_failure(out):
-        path = run(model, data, out, lyrics=lyrics, progress=progress)
-    typer.echo(f"Codes and manifest written to {path}")
+        path = run(model, data, out, lyrics=lyrics, progress=progress, max_seconds=max_seconds)
+    from latentmusic.jukebox.codes import read_codes_manifest
+
+    manifest = read_codes_manifest(path)
+    typer.echo(
+        f"Codes of {len(manifest['files'])} files written to {path} "
+        f"({manifest.get('reused', 0)} unchanged ones reused from an earlier run)."
+    )
 
 
 @app.command()
@@ -175,6 +190,9 @@ def sample(
     upsample: Annotated[
         bool, typer.Option(help="Run the upsamplers (else decode the top level).")
     ] = True,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar per level with the time left.")
+    ] = True,
 ) -> None:
     """Generate music: top prior, then upsamplers, then the VQ-VAE decoder (windowed, primed)."""
     v.output_file(out, AUDIO_OUT, "output audio file")
@@ -196,6 +214,7 @@ def sample(
         batch=batch,
         hop_fraction=hop_fraction,
         upsample=upsample,
+        progress=progress,
     )
     levels = ", ".join(
         f"level {k}: {v.shape[1]}" for k, v in sorted(result.codes.items(), reverse=True)

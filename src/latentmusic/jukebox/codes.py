@@ -10,6 +10,10 @@ Codes directory layout::
 
     CODES/manifest.json            {"format": "latentmusic-jukebox-codes", "vqvae": ..., "files": [...]}
     CODES/<split>/<path of the audio file in DATA>.npz
+
+Encoding is cached: each ``.npz`` records a fingerprint of the VQ-VAE weights and of the
+audio file (size, modification time, ``max_seconds``), and a later run into the same
+directory re-encodes only what changed, so a stopped or grown encode resumes.
 """
 
 from __future__ import annotations
@@ -170,6 +174,7 @@ class CodeFile:
     n_samples: int
     hops: tuple[int, ...]
     vqvae: str = ""
+    source: str = ""  # fingerprint of the VQ-VAE and the audio it came from (the cache key)
 
 
 def save_codes(path: str | Path, codes: CodeFile) -> Path:
@@ -187,6 +192,7 @@ def save_codes(path: str | Path, codes: CodeFile) -> Path:
     arrays["n_samples"] = np.array(codes.n_samples)
     arrays["hops"] = np.array(codes.hops)
     arrays["vqvae"] = np.array(codes.vqvae)
+    arrays["source"] = np.array(codes.source)
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     return target
@@ -210,19 +216,60 @@ def load_codes(path: str | Path) -> CodeFile:
                 n_samples=int(data["n_samples"]),
                 hops=tuple(int(h) for h in data["hops"]),
                 vqvae=str(data["vqvae"]) if "vqvae" in data else "",
+                source=str(data["source"]) if "source" in data else "",
             )
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{p} is not a Jukebox codes file ({exc}).") from exc
 
 
-def encode_file(vqvae: Any, path: str | Path, vqvae_path: str = "") -> CodeFile:
-    """Load an audio file at the VQ-VAE's rate and encode it at every level."""
+def encode_file(
+    vqvae: Any,
+    path: str | Path,
+    vqvae_path: str = "",
+    max_seconds: float | None = None,
+    source: str = "",
+) -> CodeFile:
+    """Load an audio file (its first ``max_seconds``) at the VQ-VAE's rate; encode every level."""
     from latentmusic.audio.io import load
 
-    audio, sr = load(path, sr=vqvae.sample_rate)
+    audio, sr = load(path, sr=vqvae.sample_rate, duration=max_seconds)
     return CodeFile(
-        encode_audio(vqvae, audio), sr, int(audio.shape[-1]), tuple(vqvae.hops), vqvae_path
+        encode_audio(vqvae, audio),
+        sr,
+        int(audio.shape[-1]),
+        tuple(vqvae.hops),
+        vqvae_path,
+        source,
     )
+
+
+def weights_fingerprint(checkpoint: Path) -> str:
+    """A short hash of a checkpoint's weights file: codes made with other weights are stale."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    with open(checkpoint / "model.safetensors", "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def source_fingerprint(weights: str, audio: Path, max_seconds: float | None) -> str:
+    """The cache key of one file's codes: VQ-VAE weights, audio size and mtime, length cap."""
+    stat = audio.stat()
+    cap = "all" if max_seconds is None else f"{max_seconds:g}"
+    return f"{weights}:{stat.st_size}:{stat.st_mtime_ns}:{cap}"
+
+
+def _cached(path: Path, source: str) -> CodeFile | None:
+    """The codes already at ``path`` when they were made from ``source``, else None."""
+    if not path.is_file():
+        return None
+    try:
+        codes = load_codes(path)
+    except InputError:
+        return None
+    return codes if codes.source == source else None
 
 
 # ---------------------------------------------------------------------------- data sets
@@ -322,13 +369,23 @@ def encode_dataset(
     *,
     lyrics: bool = True,
     progress: bool = True,
+    max_seconds: float | None = None,
 ) -> Path:
-    """Encode every file of ``data`` with the VQ-VAE of ``model`` into ``out`` (see module doc)."""
+    """Encode every file of ``data`` with the VQ-VAE of ``model`` into ``out`` (see module doc).
+
+    ``max_seconds`` encodes only the opening of each file (a quick corpus for the priors).
+    Files whose codes in ``out`` were made from the same weights and audio are not encoded
+    again.
+    """
+    if max_seconds is not None and not max_seconds > 0:
+        raise InputError(f"max_seconds must be positive, not {max_seconds}.")
     vq_path = resolve_vqvae(model).resolve()
     vqvae = load_vqvae(vq_path)
+    weights = weights_fingerprint(vq_path)
     files = dataset_files(data, lyrics=lyrics)
     out = ensure_writable_dir(out)
     records = []
+    reused = 0
     iterator: Any = files
     if progress:
         from tqdm import tqdm
@@ -336,14 +393,20 @@ def encode_dataset(
         iterator = tqdm(files, desc="encoding", unit="file")
     skipped: list[dict[str, str]] = []
     for f in iterator:
-        try:
-            codes = encode_file(vqvae, f.path, str(vq_path))
-        except InputError as exc:  # one bad file does not cost the others: skip, report
-            skipped.append({"audio": str(f.path), "reason": str(exc)})
-            warnings.warn(f"skipped: {exc}", LatentMusicWarning, stacklevel=2)
-            continue
         rel = Path(f.split) / Path(f.relpath).with_suffix(".npz")
-        save_codes(out / rel, codes)
+        try:
+            source = source_fingerprint(weights, f.path, max_seconds)
+            codes = _cached(out / rel, source)
+            if codes is not None:
+                reused += 1
+            else:
+                codes = encode_file(vqvae, f.path, str(vq_path), max_seconds, source)
+                save_codes(out / rel, codes)
+        except (InputError, OSError) as exc:  # one bad file does not cost the others
+            reason = str(exc) if isinstance(exc, InputError) else f"{f.path}: {exc.strerror}"
+            skipped.append({"audio": str(f.path), "reason": reason})
+            warnings.warn(f"skipped: {reason}", LatentMusicWarning, stacklevel=2)
+            continue
         records.append(
             {
                 "codes": rel.as_posix(),
@@ -377,6 +440,8 @@ def encode_dataset(
             "sample_rate": vqvae.sample_rate,
             "hops": list(vqvae.hops),
             "codes": vqvae.cfg.codes,
+            "max_seconds": max_seconds,
+            "reused": reused,
             "artists": sorted({r["artist"] for r in records}),
             "genres": sorted({r["genre"] for r in records}),
             "files": records,

@@ -10,12 +10,17 @@
    which genre each sample sounds like. The check passes when the requested genre wins
    more often than chance (1 / number of genres). The classifier's accuracy on real and
    on VQ-VAE-reconstructed held-out audio is reported as well, to show what it can judge.
+4. Primed continuation: the first ``prime_seconds`` of held-out files are continued by
+   the chain (labels of the prompt, as a user asks "go on with this piece"); the same
+   classifier judges whether the continuation alone is still the prompt's instrument.
 
 ``data`` is the audio data set (domains folder) or a codes directory made from it.
 Options (``--option key=value``): ``max_files`` (held-out files, default 24),
 ``seconds`` (audio per file, default 8), ``samples_per_genre`` (default 4),
 ``sample_seconds`` (default 2), ``upsample`` (run the upsamplers for the samples,
-default false: decode the top level), ``temperature`` (default 1.0), ``seed`` (0).
+default false: decode the top level), ``temperature`` (default 1.0), ``seed`` (0),
+``continuations`` (held-out prompts, default 12; 0 skips the check), ``prime_seconds``
+(default 2).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ OPTIONS = {
     "upsample": "false",
     "temperature": "1.0",
     "seed": "0",
+    "continuations": "12",
+    "prime_seconds": "2",
 }
 
 
@@ -71,6 +78,8 @@ def _options(options: dict[str, str]) -> dict[str, Any]:
             "upsample": merged["upsample"].lower() in ("1", "true", "yes", "on"),
             "temperature": float(merged["temperature"]),
             "seed": int(merged["seed"]),
+            "continuations": int(merged["continuations"]),
+            "prime_seconds": float(merged["prime_seconds"]),
         }
     except ValueError as exc:
         raise InputError(f"An eval option has a value of the wrong type ({exc}).") from exc
@@ -97,9 +106,9 @@ def _data_files(data: Path) -> tuple[list[LabeledFile], Path | None, dict[str, A
     return dataset_files(data), None, {}
 
 
-def _pick(files: list[LabeledFile], split: str, limit: int) -> list[LabeledFile]:
-    """Up to ``limit`` files of ``split``, spread evenly over genres."""
-    chosen = [f for f in files if f.split == split]
+def _pick(files: list[LabeledFile], split: str | None, limit: int) -> list[LabeledFile]:
+    """Up to ``limit`` files of ``split`` (None: any), spread evenly over genres."""
+    chosen = [f for f in files if split is None or f.split == split]
     by_genre: dict[str, list[LabeledFile]] = {}
     for f in chosen:
         by_genre.setdefault(f.genre, []).append(f)
@@ -238,26 +247,27 @@ def genre_classifier(
     return TimbreClassifier.fit(clips, labels, sr, GENRE_FEATURES, what="genres")
 
 
+def _decoded_level(run: JukeboxRun, opts: dict[str, Any]) -> int:
+    """The level samples are decoded from: 0 through the upsamplers, else the top."""
+    if opts["upsample"] and len(run.upsamplers) == len(run.vqvae.hops) - 1:
+        return 0
+    return len(run.vqvae.hops) - 1
+
+
 def conditioning_check(
     run: JukeboxRun,
+    clf: TimbreClassifier,
+    genres: list[str],
     train_files: list[LabeledFile],
     test_files: list[LabeledFile],
     opts: dict[str, Any],
 ) -> dict[str, Any]:
     """Sample per genre, classify with a classifier trained on real audio, compare to chance."""
     prior = run.prior
-    genres = [g for g in prior.vocab.genres if any(f.genre == g for f in train_files)]
-    if len(genres) < 2:
-        return {"skipped": "fewer than two genres in the training data"}
     sr = run.sample_rate
-    clf = genre_classifier(train_files, genres, sr, opts["sample_seconds"])
     real = [f for f in test_files if f.genre in genres]
     real_hits = recon_hits = 0
-    level = (
-        0
-        if opts["upsample"] and len(run.upsamplers) == len(run.vqvae.hops) - 1
-        else len(run.vqvae.hops) - 1
-    )
+    level = _decoded_level(run, opts)
     for f in real:
         audio = _audio(f, sr, opts["sample_seconds"])
         real_hits += clf.predict([audio])[0] == f.genre
@@ -303,6 +313,47 @@ def conditioning_check(
         if real
         else None,
         "heldout_clips": len(real),
+    }
+
+
+def continuation_check(
+    run: JukeboxRun,
+    clf: TimbreClassifier,
+    genres: list[str],
+    test_files: list[LabeledFile],
+    opts: dict[str, Any],
+) -> dict[str, Any]:
+    """Continue the opening of held-out files; is the continuation still their instrument?"""
+    sr = run.sample_rate
+    prime_n = int(round(opts["prime_seconds"] * sr))
+    prompts = _pick([f for f in test_files if f.genre in genres], None, opts["continuations"])
+    hits, rows = 0, []
+    for i, f in enumerate(prompts):
+        audio = _audio(f, sr, opts["prime_seconds"] + opts["sample_seconds"])
+        if len(audio) < prime_n:
+            continue
+        result = generate(
+            run,
+            opts["prime_seconds"] + opts["sample_seconds"],
+            artist=f.artist if f.artist in run.prior.vocab.artists else None,
+            genre=f.genre,
+            prime_audio=audio[:prime_n],
+            temperature=opts["temperature"],
+            seed=opts["seed"] + i,
+            upsample=opts["upsample"],
+        )
+        predicted = clf.predict([result.audio[0, prime_n:]])[0]
+        hits += predicted == f.genre
+        rows.append({"prompt": f.relpath, "genre": f.genre, "continuation_judged": predicted})
+    if not rows:
+        return {"skipped": f"no held-out file is longer than {opts['prime_seconds']:g} s"}
+    return {
+        "decoded_level": _decoded_level(run, opts),
+        "prime_seconds": opts["prime_seconds"],
+        "continuation_seconds": opts["sample_seconds"],
+        "accuracy": hits / len(rows),
+        "chance": 1.0 / len(genres),
+        "prompts": rows,
     }
 
 
@@ -361,7 +412,16 @@ def _evaluate_run(
             )
         results["priors"] = priors
     if conditioning and run.prior is not None:
-        results["conditioning"] = conditioning_check(run, train_files, test_files, opts)
+        genres = [g for g in run.prior.vocab.genres if any(f.genre == g for f in train_files)]
+        if len(genres) < 2:
+            results["conditioning"] = {"skipped": "fewer than two genres in the training data"}
+            return results
+        clf = genre_classifier(train_files, genres, run.sample_rate, opts["sample_seconds"])
+        results["conditioning"] = conditioning_check(
+            run, clf, genres, train_files, test_files, opts
+        )
+        if opts["continuations"] > 0:
+            results["continuation"] = continuation_check(run, clf, genres, test_files, opts)
     return results
 
 
@@ -447,6 +507,16 @@ def _html(results: dict[str, Any]) -> str:
         parts.append(_table(rows))
     elif cond:
         parts.append(f"<h2>Conditioning check</h2><p>Skipped: {html.escape(cond['skipped'])}.</p>")
+    cont = results.get("continuation")
+    if cont and "accuracy" in cont:
+        parts.append(
+            f"<h2>Primed continuation</h2><p>{cont['prime_seconds']:g} s prompts continued for "
+            f"{cont['continuation_seconds']:g} s; continuations judged the prompt's instrument: "
+            f"{cont['accuracy']:.0%} (chance {cont['chance']:.0%}).</p>"
+        )
+        parts.append(_table(cont["prompts"]))
+    elif cont:
+        parts.append(f"<h2>Primed continuation</h2><p>Skipped: {html.escape(cont['skipped'])}.</p>")
     for b in results.get("baselines", []):
         parts += [
             f"<h2>Baseline {html.escape(b['model'])}</h2>",

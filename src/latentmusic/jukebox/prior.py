@@ -17,6 +17,7 @@ windowed, primed and ancestral logic lives in ``sampling.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -222,8 +223,11 @@ class Prior(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        on_token: Callable[[], None] | None = None,
     ) -> torch.Tensor:
         """Complete one window to ``n`` tokens (B, n), continuing ``prime`` (B, P) if given.
+
+        ``on_token`` is called after each position is drawn (a progress bar's tick).
 
         With ``use_cache`` each step feeds one token and attends to cached keys/values;
         without, each step re-runs the whole window. Both draw the same random numbers
@@ -265,4 +269,6 @@ class Prior(nn.Module):
                 h = self.transformer(x, context=context, context_mask=context_mask)
             logits = self.head(h[:, -1])
             tokens[:, i] = temperature_sample(logits, temperature, generator)
+            if on_token is not None:
+                on_token()
         return tokens

@@ -17,7 +17,8 @@ model, and an unknown one is an InputError that lists the known ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,13 @@ def sample_level(
     generator: torch.Generator | None = None,
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    on_token: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """Codes (batch, n_tokens) of the model's level, windowed when longer than ``n_ctx``.
 
     ``prime`` (batch, P) tokens are kept and continued; ``upper`` (batch, n_tokens/ratio)
-    are the codes of the level above (upsamplers only).
+    are the codes of the level above (upsamplers only). ``progress(window, windows)``
+    follows the windows, ``on_token()`` every token drawn.
     """
     cfg = model.cfg
     if not 0.0 < hop_fraction <= 1.0:
@@ -192,6 +195,7 @@ def sample_level(
             temperature=temperature,
             generator=generator,
             use_cache=use_cache,
+            on_token=on_token,
         )
         tokens[:, start:end] = out
         known = end
@@ -225,12 +229,14 @@ def generate(
     hop_fraction: float = 0.5,
     upsample: bool = True,
     use_cache: bool = True,
+    progress: bool = False,
 ) -> SampleResult:
     """Ancestral sampling of ``seconds`` of audio (including the prime, if any).
 
     The top prior draws the top codes; then each upsampler present draws the next level
     down; the lowest level reached is decoded by its own autoencoder. ``prime_audio``
-    (mono, at the VQ-VAE rate) is encoded and continued at every level.
+    (mono, at the VQ-VAE rate) is encoded and continued at every level. ``progress``
+    shows one bar per level with its tokens per second and time left.
     """
     if run.prior is None:
         raise InputError(f"{run.path} has no top-level prior (RUN/prior); train one first.")
@@ -274,22 +280,44 @@ def generate(
         "generator": generator,
         "use_cache": use_cache,
     }
-    codes = {top: sample_level(run.prior, length[top], prime=primes.get(top), **common)}
+    with _token_bar(progress, "top prior", length[top], primes.get(top)) as tick:
+        codes = {
+            top: sample_level(
+                run.prior, length[top], prime=primes.get(top), on_token=tick, **common
+            )
+        }
     level = top
     while upsample and level - 1 in run.upsamplers:
         below = level - 1
-        codes[below] = sample_level(
-            run.upsamplers[below],
-            length[below],
-            prime=primes.get(below),
-            upper=codes[level],
-            **common,
-        )
+        with _token_bar(progress, f"upsampler {below}", length[below], primes.get(below)) as tick:
+            codes[below] = sample_level(
+                run.upsamplers[below],
+                length[below],
+                prime=primes.get(below),
+                upper=codes[level],
+                on_token=tick,
+                **common,
+            )
         level = below
     from latentmusic.jukebox.codes import decode_codes
 
     audio = decode_codes(vq, codes[level], level)[:, :n_samples]
     return SampleResult(np.asarray(audio, dtype=np.float32), vq.sample_rate, codes, level)
+
+
+@contextmanager
+def _token_bar(
+    enabled: bool, what: str, n_tokens: int, prime: torch.Tensor | None
+) -> Iterator[Callable[[], None] | None]:
+    """A tqdm bar over the tokens one level still has to draw (its rate gives the time left)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    todo = n_tokens - (0 if prime is None else min(prime.shape[1], n_tokens))
+    with tqdm(total=todo, desc=what, unit="token", leave=False) as bar:
+        yield lambda: bar.update(1)
 
 
 def sample_to_file(
@@ -306,6 +334,7 @@ def sample_to_file(
     batch: int = 1,
     hop_fraction: float = 0.5,
     upsample: bool = True,
+    progress: bool = False,
 ) -> tuple[list[Path], SampleResult]:
     """``latentmusic jukebox sample``: write one WAV per batch item (``OUT``, ``OUT-1``, ...)."""
     from latentmusic.audio.io import load, save
@@ -326,6 +355,7 @@ def sample_to_file(
         batch=batch,
         hop_fraction=hop_fraction,
         upsample=upsample,
+        progress=progress,
     )
     target = Path(out)
     paths = []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pretty_midi
 import pytest
 import soundfile as sf
 
+from latentmusic.demo import jukebox as demo_jukebox
 from latentmusic.demo import musicvae as demo_musicvae
 from latentmusic.demo import nsynth as demo_nsynth
 from latentmusic.demo.runner import run_demo
@@ -105,3 +107,47 @@ def test_nsynth_section_plays_a_shipped_wavenet_beside(
     assert "not shipped yet" not in html
     assets = tmp_path / "demo" / "assets" / "nsynth"
     assert all((assets / f"wavenet_latent_{i}.wav").is_file() for i in range(demo_nsynth.STEPS))
+
+
+def _short_jukebox_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole-chain sampling is the slow part: one instrument, about a second of audio."""
+    monkeypatch.setattr(demo_jukebox, "GENRES", ("piano",))
+    monkeypatch.setattr(demo_jukebox, "SAMPLE_SECONDS", 1.0)
+    monkeypatch.setattr(demo_jukebox, "PRIME_SECONDS", 1.0)
+    monkeypatch.setattr(demo_jukebox, "CONTINUE_SECONDS", 0.5)
+
+
+def test_jukebox_section_plays_the_shipped_chain_without_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _short_jukebox_demo(monkeypatch)
+    page = run_demo(tmp_path / "demo", only=["jukebox"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"the shipped {demo_jukebox.SHIPPED} chain" in html
+    assert not (tmp_path / "work" / "jukebox").exists()  # nothing was trained
+    assets = tmp_path / "demo" / "assets" / "jukebox"
+    sample, sr = sf.read(assets / "sample_piano.wav")
+    assert len(sample) == sr and np.sqrt(np.mean(sample**2)) > 1e-3  # a second, not silence
+    assert "through the whole chain" in html and "asked for piano (bach), level 0" in html
+    assert (assets / "sample_piano_top.wav").is_file()  # the same sample's top level alone
+    cont, _ = sf.read(assets / "continuation.wav")
+    assert len(cont) == int(1.5 * sr)
+    recon = {level: f"level {level} (hop" in html for level in range(3)}
+    assert all(recon.values())
+
+
+def test_jukebox_section_without_a_shipped_model_trains_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _short_jukebox_demo(monkeypatch)
+    monkeypatch.setenv("LATENTMUSIC_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr(demo_jukebox, "VQVAE_MINUTES", 0.1)
+    monkeypatch.setattr(demo_jukebox, "PRIOR_MINUTES", 0.05)
+    page = run_demo(tmp_path / "demo", only=["jukebox"], workdir=tmp_path / "work")
+    html = page.read_text()
+    assert f"no shipped {demo_jukebox.SHIPPED} model was found" in html
+    assert "(top level only)" in html
+    run = tmp_path / "work" / "jukebox" / "run"
+    assert (run / "vqvae" / "model.safetensors").is_file()
+    assert (run / "prior" / "model.safetensors").is_file()
+    assert not (tmp_path / "demo" / "assets" / "jukebox" / "sample_piano_top.wav").exists()

@@ -52,8 +52,10 @@ def run_demo(out: Path, only: list[str] | None = None, workdir: Path | None = No
         render_page(
             sections,
             "latentmusic demo",
-            "Everything on this page was made on this machine, from SoundFonts and the music21 corpus, "
-            "by models trained here in minutes. Listen, compare, download the MIDI into your DAW.",
+            "Everything on this page was made on this machine, from SoundFonts and the music21 "
+            "corpus, by the shipped models (`latentmusic models`, each with its model card); a "
+            "family without one trains a small model for a minute and says so. Listen, compare, "
+            "download the MIDI into your DAW.",
         ),
     )
     if failed:

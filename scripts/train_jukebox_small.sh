@@ -18,13 +18,7 @@ R=${R:-runs/jukebox-small}
 CODES=${CODES:-$R/codes}
 THREADS=${THREADS:-2}
 VQ_SET=${VQ_SET:-lr=1e-3}
-SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
-FONT=()
-if [ -f "$SOUNDFONT" ]; then
-  FONT=(--soundfont "$SOUNDFONT")
-else
-  echo "note: $SOUNDFONT not found (apt-get install fluid-soundfont-gm); rendering with TimGM6mb" >&2
-fi
+. scripts/soundfont.sh
 latentmusic data domains "$DATA" --max-pieces 36 "${FONT[@]}"
 latentmusic data domains "$DATA" --max-pieces 24 --corpus folk:essenFolksong,oneills1850,ryansMammoth "${FONT[@]}"
 

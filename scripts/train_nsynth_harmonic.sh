@@ -17,13 +17,7 @@ OUT=${OUT:-runs/nsynth-harmonic-$PRESET}
 
 # FluidR3 (Debian's fluid-soundfont-gm) samples its instruments far better than the bundled
 # TimGM6mb; fall back to TimGM6mb, with a note, where it is not installed.
-SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
-FONT=()
-if [ -f "$SOUNDFONT" ]; then
-  FONT=(--soundfont "$SOUNDFONT")
-else
-  echo "note: $SOUNDFONT not found (apt-get install fluid-soundfont-gm); rendering with TimGM6mb" >&2
-fi
+. scripts/soundfont.sh  # FONT: FluidR3 where installed
 # Resumable: a finished build is a no-op, an interrupted one continues.
 # shellcheck disable=SC2086
 latentmusic data notes "$DATA" "${FONT[@]}" ${NOTES_ARGS:-}

@@ -9,13 +9,7 @@ set -euxo pipefail
 . .venv/bin/activate
 DATA=${DATA:-data/notes-fluidr3}
 OUT=${OUT:-runs/nsynth-small-fluidr3}
-SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
-FONT=()
-if [ -f "$SOUNDFONT" ]; then
-  FONT=(--soundfont "$SOUNDFONT")
-else
-  echo "note: $SOUNDFONT not found (apt-get install fluid-soundfont-gm); rendering with TimGM6mb" >&2
-fi
+. scripts/soundfont.sh  # FONT: FluidR3 where installed
 latentmusic data notes "$DATA" "${FONT[@]}"
 INIT_ARGS=()
 if [ -n "${INIT:-}" ]; then INIT_ARGS=(--init "$INIT"); fi

@@ -8,13 +8,24 @@ trainers and evaluators run on them without FluidSynth or downloads):
 - :func:`make_jukebox_folder`: ``ROOT/<genre>/<artist>/<piece>.wav``;
 - :func:`make_melody_set`: MIDI melodies with train/valid/test folders.
 
+The studio's browser tests share :func:`studio_server` (``latentmusic studio`` in a
+subprocess) and the ``browser`` fixture (headless Chromium through selenium).
+
 Import them with ``from tests.conftest import ...``; the fixtures need no import.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +36,9 @@ import torch
 from latentmusic.data.nsynth import NSYNTH_FAMILIES
 
 SR = 16000
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_CHROMIUM = "needs Chromium: apt-get install -y --no-install-recommends chromium chromium-driver"
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -35,6 +49,92 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium (Debian's ``chromium`` + ``chromium-driver``) driven by selenium,
+    downloading into ``browser.downloads``."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip(NO_CHROMIUM)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="studio-chromium-")
+    downloads = Path(tempfile.mkdtemp(prefix="studio-downloads-"))
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+                 "--window-size=1280,1000", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    driver.downloads = downloads
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(downloads, ignore_errors=True)
+
+
+def _wait_until_listening(address: str, proc: subprocess.Popen, seconds: float = 60.0) -> None:
+    """The studio names its address before uvicorn accepts connections; on a busy machine
+    the browser can get there first (connection refused). Wait for the socket."""
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the studio at {address} did not accept connections within {seconds:.0f} s")
+
+
+@contextmanager
+def studio_server(root: Path, models: Sequence[str | Path]) -> Iterator[dict]:
+    """`latentmusic studio --port 0` serving ``models``, in a subprocess; yields its ``url``,
+    ``workdir`` and ``proc``. It is stopped as a user stops it (SIGTERM, like Ctrl+C) and
+    must then exit cleanly."""
+    exe = Path(sys.executable).with_name("latentmusic")
+    command = [str(exe), "studio", "--port", "0", "--threads", "1", "--workdir", str(root / "work")]
+    for model in models:
+        command += ["--models", str(model)]
+    log = open(root / "stderr.txt", "w+")  # noqa: SIM115  (a file, not a pipe that could fill)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
+    )
+    try:
+        line = proc.stdout.readline()  # the first line names the address
+        if "http://" not in line:
+            proc.kill()
+            pytest.fail(f"studio did not start: {line}{(root / 'stderr.txt').read_text()}")
+        url = line.split("http://", 1)[1].split("/", 1)[0]
+        _wait_until_listening(url, proc)
+        yield {"url": f"http://{url}", "workdir": root / "work", "proc": proc}
+    finally:
+        out = ""
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                out, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+        errors = (root / "stderr.txt").read_text()
+        assert proc.returncode == 0 and "studio stopped" in out, errors
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,16 +26,14 @@ from latentmusic.studio import booth
 from latentmusic.studio.app import PAGES, create_app
 from latentmusic.studio.engine import load_models
 from latentmusic.studio.melodies import MELODY_PRESETS, midi_bytes, sequence_from_json
+from tests.conftest import CHROMEDRIVER, CHROMIUM, NO_CHROMIUM, studio_server
 from tests.test_studio_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
     _download,
     _no_errors,
     _open,
     _shot,
     _untrained_drum_model,
     _wait,
-    browser,  # noqa: F401  (the Chromium fixture, shared with the other studio pages)
 )
 
 DOMAINS = ["sine", "square", "saw"]
@@ -474,37 +468,12 @@ def test_no_translation_model_is_one_sentence(
 def server(runs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """`latentmusic studio --port 0` on the note-bank translator alone."""
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Chromium: apt-get install -y --no-install-recommends chromium chromium-driver")  # fmt: skip
-    root = tmp_path_factory.mktemp("booth-server")
-    exe = Path(sys.executable).with_name("latentmusic")
-    command = [str(exe), "studio", "--port", "0", "--threads", "1", "--workdir", str(root / "work"),
-               "--models", str(runs[NOTEBANK])]  # fmt: skip
-    log = open(root / "stderr.txt", "w+")  # noqa: SIM115  (a file, not a pipe that could fill)
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
-    )
-    try:
-        line = proc.stdout.readline()
-        if "http://" not in line:
-            proc.kill()
-            pytest.fail(f"studio did not start: {line}{(root / 'stderr.txt').read_text()}")
-        url = line.split("http://", 1)[1].split("/", 1)[0]
-        yield {"url": f"http://{url}", "proc": proc}
-    finally:
-        out = ""
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                out, _ = proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
-        errors = (root / "stderr.txt").read_text()
-        assert proc.returncode == 0 and "studio stopped" in out, errors
+        pytest.skip(NO_CHROMIUM)
+    with studio_server(tmp_path_factory.mktemp("booth-server"), [runs[NOTEBANK]]) as server:
+        yield server
 
 
-def test_the_booth_in_a_browser(browser, server: dict, tmp_path: Path) -> None:  # noqa: ANN001, F811
+def test_the_booth_in_a_browser(browser, server: dict, tmp_path: Path) -> None:  # noqa: ANN001
     from selenium.webdriver.common.keys import Keys
 
     _open(browser, server, "booth")

@@ -14,11 +14,6 @@ import base64
 import dataclasses
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,18 +22,14 @@ from pathlib import Path
 import pretty_midi
 import pytest
 
+from tests.conftest import CHROMEDRIVER, CHROMIUM, NO_CHROMIUM, studio_server
 from tests.test_studio_api import tiny_studio_run
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "studio"
 WRITE_SHOTS = os.environ.get("LATENTMUSIC_SCREENSHOTS") == "1"
 NSYNTH = "nsynth-harmonic"  # the shipped fast NSynth model, for the pad
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="needs Chromium: apt-get install -y --no-install-recommends chromium chromium-driver",
-)
+pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None, reason=NO_CHROMIUM)
 
 
 def _untrained_drum_model(path: Path) -> Path:
@@ -68,23 +59,6 @@ def _untrained_drum_model(path: Path) -> Path:
     )
 
 
-def _wait_until_listening(address: str, proc: subprocess.Popen, seconds: float = 60.0) -> None:
-    """The studio names its address before uvicorn accepts connections; on a busy machine
-    the browser can get there first (connection refused). Wait for the socket."""
-    import socket
-    import time
-
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with socket.create_connection((host, int(port)), timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"the studio at {address} did not accept connections within {seconds:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """`latentmusic studio --port 0` on the tiny melody model, an untrained drum model and
@@ -93,67 +67,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
     root = tmp_path_factory.mktemp("studio-server")
     drums = _untrained_drum_model(root / "drums-untrained")
-    exe = Path(sys.executable).with_name("latentmusic")
-    command = [str(exe), "studio", "--port", "0", "--threads", "1", "--workdir", str(root / "work"),
-               "--models", str(tiny_studio_run()), "--models", str(drums)]  # fmt: skip
     nsynth = NSYNTH in shipped_names()
-    if nsynth:
-        command += ["--models", NSYNTH]
-    log = open(root / "stderr.txt", "w+")  # noqa: SIM115  (a file, not a pipe that could fill)
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
-    )
-    try:
-        line = proc.stdout.readline()  # the first line names the address
-        if "http://" not in line:
-            proc.kill()
-            pytest.fail(f"studio did not start: {line}{(root / 'stderr.txt').read_text()}")
-        url = line.split("http://", 1)[1].split("/", 1)[0]
-        _wait_until_listening(url, proc)
-        yield {"url": f"http://{url}", "workdir": root / "work", "proc": proc, "nsynth": nsynth}
-    finally:
-        out = ""
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # how a studio is stopped (Ctrl+C alike)
-            try:
-                out, _ = proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
-        errors = (root / "stderr.txt").read_text()
-        assert proc.returncode == 0 and "studio stopped" in out, errors
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="studio-chromium-")
-    downloads = Path(tempfile.mkdtemp(prefix="studio-downloads-"))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1280,1000", "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
-    )
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
-    driver.downloads = downloads
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-        shutil.rmtree(downloads, ignore_errors=True)
+    models = [tiny_studio_run(), drums] + ([NSYNTH] if nsynth else [])
+    with studio_server(root, models) as server:
+        yield {**server, "nsynth": nsynth}
 
 
 # ------------------------------------------------------------------------------ helpers

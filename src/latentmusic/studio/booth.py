@@ -104,18 +104,10 @@ def too_big(size: int, more: bool = False) -> str:
 
 def no_model_note() -> str:
     """What the page (and the API) says when no translation model is served."""
-    from latentmusic.catalogue import shipped_models
+    from latentmusic.studio.engine import no_model_note as note
 
-    shipped = [m.name for m in shipped_models() if m.family == "translation"]
-    if shipped:
-        return (
-            f"No translation model is served: start the studio with --models {shipped[0]} "
-            "(shipped here) or --models RUN naming a translation checkpoint you trained."
-        )
-    return (
-        "No translation model is served: start the studio with --models RUN naming a "
-        "translation checkpoint you trained (`latentmusic train translation --data DIR "
-        "--preset notebank`)."
+    return note(
+        "translation", "a translation", "latentmusic train translation --data DIR --preset notebank"
     )
 
 

@@ -255,6 +255,24 @@ def default_models() -> list[str]:
     return [m.name for m in shipped_models() if m.family in ("musicvae", "nsynth", "translation")]
 
 
+def no_model_note(family: str, a_label: str, train_command: str) -> str:
+    """What a page (and the API) says when no ``family`` model is served: the shipped one
+    to start the studio with, else how to train one. ``a_label``: "an NSynth"."""
+    from latentmusic.catalogue import shipped_models
+
+    label = a_label.split(" ", 1)[1]
+    shipped = [m.name for m in shipped_models() if m.family == family]
+    if shipped:
+        return (
+            f"No {label} model is served: start the studio with --models {shipped[0]} "
+            f"(shipped here) or --models RUN naming {a_label} checkpoint you trained."
+        )
+    return (
+        f"No {label} model is served: start the studio with --models RUN naming {a_label} "
+        f"checkpoint you trained (`{train_command}`)."
+    )
+
+
 def warm_up(models: dict[str, StudioModel]) -> None:
     """Run each MusicVAE once (a 2-step morph between two presets) and each fast NSynth model
     once (a short tone) so that the first page request does not pay for compiling kernels."""

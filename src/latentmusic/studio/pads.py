@@ -61,18 +61,9 @@ _PRESETS = {p["name"]: p for p in CORNER_PRESETS}
 
 def no_model_note() -> str:
     """What the page says when no NSynth model is served."""
-    from latentmusic.catalogue import shipped_models
+    from latentmusic.studio.engine import no_model_note as note
 
-    shipped = [m.name for m in shipped_models() if m.family == "nsynth"]
-    if shipped:
-        return (
-            f"No NSynth model is served: start the studio with --models {shipped[0]} (shipped "
-            "here) or --models RUN naming an NSynth checkpoint you trained."
-        )
-    return (
-        "No NSynth model is shipped here: start the studio with --models RUN naming an NSynth "
-        "checkpoint you trained (`latentmusic train nsynth --model harmonic ...`)."
-    )
+    return note("nsynth", "an NSynth", "latentmusic train nsynth --model harmonic ...")
 
 
 @dataclass

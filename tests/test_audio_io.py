@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from latentmusic.audio import io
+from latentmusic.audio.formats import AUDIO_SUFFIXES, container, is_audio
 from latentmusic.errors import InputError
 
 
@@ -216,3 +217,13 @@ def test_package_import_is_light():
         "assert 'torch' not in sys.modules and 'librosa' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("suffix", AUDIO_SUFFIXES)
+def test_every_advertised_suffix_saves_and_loads(tmp_path, suffix):
+    x = sine(440, 16000, 0.5)
+    path = io.save(tmp_path / f"a{suffix}", x, 16000)
+    assert sf.info(str(path)).format == container(path)
+    y, sr = io.load(path)
+    assert sr == 16000 and abs(peak_hz(y[2000:6000], 16000) - 440) < 2.0
+    assert is_audio(path.with_suffix(suffix.upper())) and not is_audio(tmp_path / "a.txt")

@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 import latentmusic
+from latentmusic.audio.formats import AUDIO_SUFFIXES, container
 from latentmusic.errors import CheckpointError, ConfigError, InputError
 from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import resolve_config
@@ -263,3 +264,17 @@ def test_add_domain_to_model_validates_names() -> None:
     assert m.add_domain("c") == 2 and m.domains == ["a", "b", "c"] and len(m.decoders) == 3
     with pytest.raises(InputError, match="already has a domain called 'a'"):
         m.add_domain("a")
+
+
+@pytest.mark.parametrize("suffix", AUDIO_SUFFIXES)
+def test_translate_file_writes_every_advertised_container(
+    model: UniversalTranslator, tmp_path: Path, suffix: str
+) -> None:
+    """The streamed writer takes every name the command line accepts (one list for all)."""
+    sr, frames = 16000, 4000
+    src = tmp_path / "in.wav"
+    sf.write(src, 0.3 * np.sin(2 * np.pi * 220 * np.arange(frames) / sr), sr)
+    result = translate_file(model, src, "piano", tmp_path / f"out{suffix}", seed=0)
+    info = sf.info(result.outputs["piano"])
+    assert info.format == container(Path(f"x{suffix}")) and info.samplerate == sr
+    assert abs(info.frames - frames) <= 1152  # MP3 frames pad the end

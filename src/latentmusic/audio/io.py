@@ -16,20 +16,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES, container
 from latentmusic.errors import InputError
 from latentmusic.fileio import atomic_path
 
 RESAMPLE_QUALITY = "HQ"
-
-# Suffix -> libsndfile container name for writing.
-_SAVE_FORMATS = {
-    ".wav": "WAV",
-    ".flac": "FLAC",
-    ".ogg": "OGG",
-    ".mp3": "MP3",
-    ".aiff": "AIFF",
-    ".aif": "AIFF",
-}
 
 
 def _check_file(path: str | Path) -> Path:
@@ -209,9 +200,9 @@ def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = Non
     target = Path(path)
     if target.suffix == "":
         target = target.with_suffix(".wav")
-    fmt = _SAVE_FORMATS.get(target.suffix.lower())
+    fmt = container(target)
     if fmt is None:
-        known = ", ".join(sorted(_SAVE_FORMATS))
+        known = ", ".join(AUDIO_SUFFIXES)
         raise InputError(f"Cannot save audio as {target.name}: use one of {known}.")
     sr = _check_rate(sr)
     if sr is None:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
@@ -25,7 +26,6 @@ ModelOpt = Annotated[
     Path,
     model_option("Jukebox run directory (vqvae/, prior/, ...) or checkpoint.", family="jukebox"),
 ]
-AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MAX_BATCH = 64
 
 
@@ -97,7 +97,7 @@ def decode(
 ) -> None:
     """Decode one level's codes back to audio with that level's own decoder."""
     v.npz_file(codes, "Codes file")
-    v.output_file(out, AUDIO_OUT, "output audio file")
+    v.output_file(out, AUDIO_SUFFIXES, "output audio file")
     from latentmusic.jukebox.codes import decode_to_file
 
     audio = decode_to_file(model, codes, out, level)
@@ -195,7 +195,7 @@ def sample(
     ] = True,
 ) -> None:
     """Generate music: top prior, then upsamplers, then the VQ-VAE decoder (windowed, primed)."""
-    v.output_file(out, AUDIO_OUT, "output audio file")
+    v.output_file(out, AUDIO_SUFFIXES, "output audio file")
     if prime is not None:
         v.input_file(prime, "Prime audio file")
     _check_sample_request(model, seconds, lyrics)

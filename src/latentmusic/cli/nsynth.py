@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
@@ -45,12 +46,11 @@ BackendOpt = Annotated[
         ),
     ),
 ]
-AUDIO_OUT = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
 def _audio_out(out: Path) -> None:
     """Checked before the model loads: decoding takes long, a bad name must not wait for it."""
-    v.output_file(out, AUDIO_OUT, "output audio file")
+    v.output_file(out, AUDIO_SUFFIXES, "output audio file")
 
 
 PitchOpt = Annotated[

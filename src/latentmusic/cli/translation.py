@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES
 from latentmusic.cli import train_options as opt
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
 FAMILY = "translation"  # latentmusic.translation.model.FAMILY, without importing torch
-AUDIO_OUT = (".wav", ".flac", ".aiff", ".aif", ".ogg")  # what translate_file writes
 
 app = typer.Typer(
     help="Universal music translation: encode, list domains, add a domain to a trained model.",
@@ -85,8 +85,8 @@ def translate(
     if out is not None:
         if out.exists() and out.is_dir() and isinstance(targets, str) and targets != "all":
             raise v.InputError(f"The output {out} is an existing directory; give a file name.")
-        if out.suffix and out.suffix.lower() not in AUDIO_OUT:
-            raise v.InputError(f"The output {out} must end in one of {', '.join(AUDIO_OUT)}.")
+        if out.suffix and out.suffix.lower() not in AUDIO_SUFFIXES:
+            raise v.InputError(f"The output {out} must end in one of {', '.join(AUDIO_SUFFIXES)}.")
         v.writable_location(out, "output")
     from latentmusic.translation.model import load_translator, translate_file
 

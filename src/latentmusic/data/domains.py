@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from latentmusic.audio import io
+from latentmusic.audio.formats import AUDIO_SUFFIXES, is_audio
 from latentmusic.data.render import (
     NoteEvent,
     Part,
@@ -44,7 +45,6 @@ from latentmusic.errors import InputError
 from latentmusic.fileio import empty_dirs_removed_on_failure, ensure_writable_dir, write_json
 
 # ---------------------------------------------------------------------------- config
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIDI_SUFFIXES = (".mid", ".midi")
 SPLIT_FRACTIONS = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
 SPLITS = tuple(name for name, _ in SPLIT_FRACTIONS)
@@ -464,7 +464,7 @@ def _discover(root: Path) -> list[DomainFile]:
         audio = sorted(
             p
             for p in folder.rglob("*")
-            if p.suffix.lower() in AUDIO_SUFFIXES
+            if is_audio(p)
             and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         )

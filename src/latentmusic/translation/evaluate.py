@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from latentmusic.audio.formats import is_audio
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
@@ -49,7 +50,6 @@ OPTIONS: dict[str, tuple[type, Any, str]] = {
     "seed": (int, 0, "random seed (sampling, classifier crops)"),
     "examples": (int, 8, "translations with players in index.html"),
 }
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 
 def parse_options(options: dict[str, str]) -> dict[str, Any]:
@@ -138,9 +138,7 @@ def _excerpt(path: Path, sr: int, offset: float, n: int) -> np.ndarray | None:
 def _heldout_folder(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"Held-out folder {folder} does not exist.")
-    files = sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-    )
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_audio(p))
     if not files:
         raise InputError(f"Held-out folder {folder} has no audio files.")
     return files

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES, container
 from latentmusic.audio.mulaw import mu_law_decode, mu_law_encode
 from latentmusic.errors import CheckpointError, InputError
 from latentmusic.translation.config import TranslationConfig
@@ -580,10 +581,8 @@ def translate_file(
         )
     paths = output_paths(Path(out), targets, many)
     for path in paths.values():
-        if path.suffix.lower() not in (".wav", ".flac", ".aiff", ".aif", ".ogg"):
-            raise InputError(
-                f"Cannot write {path.name}: use a .wav, .flac, .aiff or .ogg output name."
-            )
+        if container(path) is None:
+            raise InputError(f"Cannot write {path.name}: use one of {', '.join(AUDIO_SUFFIXES)}.")
         if path.exists() and path.is_dir():
             raise InputError(f"Output {path} is a directory; give a file name.")
     with contextlib.ExitStack() as stack:
@@ -591,7 +590,7 @@ def translate_file(
         for name, path in paths.items():
             tmp = stack.enter_context(atomic_path(path))
             writers[name] = stack.enter_context(
-                sf.SoundFile(str(tmp), "w", samplerate=in_rate, channels=1, format=_format(path))
+                sf.SoundFile(str(tmp), "w", samplerate=in_rate, channels=1, format=container(path))
             )
         blocks = (b for b in audio_io.stream(source, None, block_seconds))
         for outputs in stream.run(blocks, silent=silent):
@@ -601,12 +600,6 @@ def translate_file(
         for writer in writers.values():
             writer.close()
     return TranslationResult(outputs=paths, sample_rate=in_rate, frames=frames, notes=notes)
-
-
-def _format(path: Path) -> str:
-    return {".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG"}.get(
-        path.suffix.lower(), "WAV"
-    )
 
 
 def encode_file(

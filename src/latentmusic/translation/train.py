@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from latentmusic.audio.formats import AUDIO_SUFFIXES, is_audio
 from latentmusic.audio.mulaw import mu_law_encode
 from latentmusic.errors import ConfigError, InputError
 from latentmusic.train.checkpoint import save_checkpoint
@@ -42,7 +43,6 @@ from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslato
 # The note-bank decoder's spectral loss: DDSP's FFT sizes; the 2048-point one (7.8 Hz bins)
 # is what tells neighbouring semitones apart from the tenor range down.
 NOTEBANK_RESOLUTIONS = ((2048, 512, 2048), (1024, 256, 1024), (512, 128, 512), (256, 64, 256))
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 
 
 # --------------------------------------------------------------------- batches
@@ -346,7 +346,7 @@ def scan_domain_folder(root: Path, segment: int, sr: int) -> DomainFolder:
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"New-domain folder {root} does not exist or is not a directory.")
-    found = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    found = sorted(p for p in root.rglob("*") if p.is_file() and is_audio(p))
     folder = DomainFolder(root, [], [], [])
     for path in found:
         try:

@@ -7,12 +7,14 @@ class LatentMusicError(Exception):
     """Base class for errors caused by the user's input (files, options, checkpoints)."""
 
 
-class InputError(LatentMusicError):
-    """A file or argument the user gave cannot be used (missing, undecodable, empty, out of range)."""
+class InputError(LatentMusicError, ValueError):
+    """A file or argument the user gave cannot be used (missing, undecodable, empty, out of range).
+
+    Also a ValueError, so callers that caught the plain error before keep working."""
 
 
-class ConfigError(LatentMusicError):
-    """An unknown preset or configuration key, or a value of the wrong type."""
+class ConfigError(LatentMusicError, ValueError):
+    """An unknown preset or configuration key, or a value of the wrong type (a ValueError too)."""
 
 
 class SizeError(ConfigError):

@@ -75,7 +75,7 @@ class TimbreClassifier:
         features = features or TimbreFeatures()
         x = np.stack([features(c, sr) for c in clips]) if len(labels) else np.zeros((0, 1))
         if len(x) != len(labels):
-            raise ValueError(f"{len(x)} clips but {len(labels)} labels.")
+            raise InputError(f"{len(x)} clips but {len(labels)} labels.")
         try:
             classes = sorted(set(labels))
         except TypeError:  # labels of mixed types

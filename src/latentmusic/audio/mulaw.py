@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from latentmusic.errors import InputError
+
 
 def _is_tensor(x: Any) -> bool:
     torch = sys.modules.get("torch")
@@ -27,7 +29,7 @@ def _work_dtype(t: Any) -> Any:
 
 def _check_mu(mu: int) -> int:
     if isinstance(mu, bool) or not isinstance(mu, (int, np.integer)) or mu < 1:
-        raise ValueError(f"mu must be a positive integer, got {mu!r}")
+        raise InputError(f"mu must be a positive integer, got {mu!r}")
     return int(mu)
 
 

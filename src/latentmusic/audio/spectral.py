@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentmusic.errors import ConfigError, InputError
+
 DEFAULT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
     (2048, 240, 1200),
     (1024, 120, 600),
@@ -136,16 +138,16 @@ class MultiResolutionSTFTLoss(nn.Module):
         self.log_weight = float(log_weight)
         self.resolutions = tuple((int(n), int(h), int(w)) for n, h, w in resolutions)
         if not self.resolutions:
-            raise ValueError("MultiResolutionSTFTLoss needs at least one resolution")
+            raise ConfigError("MultiResolutionSTFTLoss needs at least one resolution")
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             if not (0 < win <= n_fft and hop > 0):
-                raise ValueError(f"bad resolution (n_fft, hop, win)=({n_fft}, {hop}, {win})")
+                raise ConfigError(f"bad resolution (n_fft, hop, win)=({n_fft}, {hop}, {win})")
             # Not persistent: a model holding this loss keeps no windows in its checkpoint.
             self.register_buffer(f"window{i}", torch.hann_window(win), persistent=False)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if input.shape != target.shape:
-            raise ValueError(f"shape mismatch: input {tuple(input.shape)} vs {tuple(target.shape)}")
+            raise InputError(f"shape mismatch: input {tuple(input.shape)} vs {tuple(target.shape)}")
         x = input.reshape(-1, input.shape[-1]) if input.dim() != 1 else input[None]
         y = target.reshape(-1, target.shape[-1]) if target.dim() != 1 else target[None]
         total = x.new_zeros(())
@@ -174,10 +176,10 @@ def _pair(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
     )
     n = min(x.shape[-1], y.shape[-1])
     if n == 0:
-        raise ValueError("cannot compare empty audio")
+        raise InputError("cannot compare empty audio")
     x, y = x[..., :n], y[..., :n]
     if x.shape != y.shape:
-        raise ValueError(f"channel mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InputError(f"channel mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
     return x, y
 
 

@@ -450,7 +450,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         files = data["files"]
         for f in files:
             if not all(isinstance(f.get(k), str) for k in ("path", "domain", "piece", "split")):
-                raise ValueError("a file record lacks path, domain, piece or split")
+                raise InputError("a file record lacks path, domain, piece or split")
         return data
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path} is not a valid domain manifest ({exc}).") from exc

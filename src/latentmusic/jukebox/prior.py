@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.errors import ConfigError, InputError
 from latentmusic.jukebox.config import PriorConfig
 from latentmusic.jukebox.labels import LYRIC_VOCAB, PAD, LabelVocab
 from latentmusic.latent import temperature_sample
@@ -120,7 +121,7 @@ class Prior(nn.Module):
             tuple(f"genre{i}" for i in range(cfg.n_genres)),
         )
         if len(self.vocab.artists) != cfg.n_artists or len(self.vocab.genres) != cfg.n_genres:
-            raise ValueError("The label vocabulary does not match n_artists / n_genres.")
+            raise ConfigError("The label vocabulary does not match n_artists / n_genres.")
         w = cfg.width
         self.tok_emb = nn.Embedding(cfg.bins, w)
         self.pos_emb = nn.Parameter(torch.randn(cfg.n_ctx, w) * 0.01 * cfg.init_scale)
@@ -158,7 +159,7 @@ class Prior(nn.Module):
         if self.lyrics_encoder is None:
             return None, None
         if cond.lyrics is None:
-            raise ValueError("This prior is conditioned on lyrics; pass lyric tokens.")
+            raise InputError("This prior is conditioned on lyrics; pass lyric tokens.")
         return self.lyrics_encoder(cond.lyrics)
 
     def _additive(
@@ -175,10 +176,10 @@ class Prior(nn.Module):
         if self.conditioner is None:
             return None
         if cond.upper is None:
-            raise ValueError("An upsampler needs the codes of the level above (cond.upper).")
+            raise InputError("An upsampler needs the codes of the level above (cond.upper).")
         need = -(-n // self.cfg.ratio)
         if cond.upper.shape[1] < need:
-            raise ValueError(f"Upper-level codes cover {cond.upper.shape[1]} tokens; need {need}.")
+            raise InputError(f"Upper-level codes cover {cond.upper.shape[1]} tokens; need {need}.")
         return self.conditioner(cond.upper[:, :need])
 
     def start_embedding(self, cond: Conditioning) -> torch.Tensor:
@@ -190,7 +191,7 @@ class Prior(nn.Module):
         """Logits (B, T, bins): position t predicts tokens[:, t] from tokens[:, :t]."""
         b, t = tokens.shape
         if t > self.cfg.n_ctx:
-            raise ValueError(f"Window of {t} tokens exceeds the context n_ctx={self.cfg.n_ctx}.")
+            raise InputError(f"Window of {t} tokens exceeds the context n_ctx={self.cfg.n_ctx}.")
         x = self.tok_emb(tokens)
         x = torch.cat([self.start_embedding(cond)[:, None], x[:, :-1]], dim=1)
         x = x + self._additive(cond, 0, t, self._upper(cond, t))
@@ -234,7 +235,7 @@ class Prior(nn.Module):
         in the same order, so for one seed they give the same tokens.
         """
         if n > self.cfg.n_ctx:
-            raise ValueError(f"A window holds at most n_ctx={self.cfg.n_ctx} tokens, not {n}.")
+            raise InputError(f"A window holds at most n_ctx={self.cfg.n_ctx} tokens, not {n}.")
         b = cond.artist.shape[0]
         device = self.tok_emb.weight.device
         tokens = torch.zeros(b, n, dtype=torch.long, device=device)

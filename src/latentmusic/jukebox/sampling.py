@@ -162,7 +162,7 @@ def sample_level(
     if known >= n_tokens:
         return tokens
     if cfg.is_upsampler and (upper is None or upper.shape[1] * cfg.ratio < n_tokens):
-        raise ValueError("An upsampler needs the upper-level codes covering every token.")
+        raise InputError("An upsampler needs the upper-level codes covering every token.")
     lyric_text = lyrics if cfg.lyrics else ""
     sr = cfg.sample_rate
     align = cfg.ratio or 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from latentmusic.errors import InputError
 from latentmusic.jukebox.config import PriorConfig
 from latentmusic.jukebox.vqvae import DecoderConvBlock
 
@@ -47,5 +48,5 @@ class UpperConditioner(nn.Module):
 def upper_slice(upper: torch.Tensor, start: int, end: int, ratio: int) -> torch.Tensor:
     """The codes of the level above that cover tokens ``[start, end)`` of this level."""
     if start % ratio or end % ratio:
-        raise ValueError(f"Upsampler windows must align to the ratio {ratio}: got {start}..{end}.")
+        raise InputError(f"Upsampler windows must align to the ratio {ratio}: got {start}..{end}.")
     return upper[:, start // ratio : end // ratio]

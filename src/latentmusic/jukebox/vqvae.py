@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.errors import InputError
 from latentmusic.jukebox.config import VQVAEConfig
 from latentmusic.nn import timemajor as tm
 from latentmusic.nn.vq import VectorQuantizer
@@ -269,7 +270,7 @@ class VQVAE(nn.Module):
     def decode(self, codes: torch.Tensor, level: int) -> torch.Tensor:
         """(B, T_l) codes of ``level`` -> (B, T_l * hop) audio from that level's decoder alone."""
         if not 0 <= level < self.cfg.levels:
-            raise ValueError(f"level must be in 0..{self.cfg.levels - 1}")
+            raise InputError(f"level must be in 0..{self.cfg.levels - 1}")
         if codes.dim() == 1:
             codes = codes[None]
         ae = self.levels[level]

@@ -10,6 +10,8 @@ from typing import Literal
 
 import torch
 
+from latentmusic.errors import InputError
+
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     """Straight-line interpolation ``(1 - t) a + t b``."""
@@ -50,7 +52,7 @@ def interpolate(
     step): per-call overhead matters when an interactive slider interpolates every frame.
     """
     if steps < 2:
-        raise ValueError("interpolate needs at least 2 steps (the two endpoints).")
+        raise InputError("interpolate needs at least 2 steps (the two endpoints).")
     ts = torch.linspace(0.0, 1.0, steps)
     if method == "lerp":
         out = a + (b - a) * ts.to(a.dtype).reshape(steps, *([1] * a.dim()))
@@ -78,7 +80,7 @@ def bilinear_grid(
     bottom edges, then between them in each column. Returns ``(rows, cols, *latent)``.
     """
     if corners.shape[0] != 4:
-        raise ValueError("bilinear_grid needs exactly 4 corner latents.")
+        raise InputError("bilinear_grid needs exactly 4 corner latents.")
     tl, tr, bl, br = corners
     top = interpolate(tl, tr, cols, method)
     bottom = interpolate(bl, br, cols, method)
@@ -94,7 +96,7 @@ def bilinear_point(corners: torch.Tensor, x: float, y: float) -> torch.Tensor:
 def attribute_vector(z_with: torch.Tensor, z_without: torch.Tensor) -> torch.Tensor:
     """Mean latent of examples with an attribute minus the mean of those without (MusicVAE)."""
     if len(z_with) == 0 or len(z_without) == 0:
-        raise ValueError("attribute_vector needs examples both with and without the attribute.")
+        raise InputError("attribute_vector needs examples both with and without the attribute.")
     return z_with.mean(dim=0) - z_without.mean(dim=0)
 
 

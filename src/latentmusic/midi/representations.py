@@ -37,7 +37,7 @@ from typing import Literal
 
 import numpy as np
 
-from latentmusic.errors import InputError
+from latentmusic.errors import ConfigError, InputError
 from latentmusic.midi.sequence import Note, NoteSequence, TrackInfo
 
 STEPS_PER_QUARTER = 4
@@ -82,7 +82,7 @@ def pitch_to_class(pitch: int) -> int:
 def class_to_pitch(cls: int) -> int:
     """MIDI pitch of a melody note-on class (2..89)."""
     if not FIRST_PITCH_CLASS <= cls < MELODY_CLASSES:
-        raise ValueError(f"Class {cls} is not a note-on class.")
+        raise InputError(f"Class {cls} is not a note-on class.")
     return cls - FIRST_PITCH_CLASS + MIN_PITCH
 
 
@@ -263,7 +263,7 @@ class Representation:
             return _assign_trio(seq, by_track, drums)
         if self.name == "satb":
             return _assign_voices(seq, by_track, len(self.tracks))
-        raise ValueError(f"Unknown representation {self.name}")
+        raise ConfigError(f"Unknown representation {self.name}")
 
     def decode(self, events: np.ndarray, qpm: float = 120.0, source_id: str = "") -> NoteSequence:
         """A NoteSequence (one MIDI track per representation track) from class indices."""
@@ -271,7 +271,7 @@ class Representation:
         if events.ndim == 1:
             events = events[:, None]
         if events.shape[1] != len(self.tracks):
-            raise ValueError(f"{self.name} has {len(self.tracks)} tracks, got {events.shape[1]}.")
+            raise InputError(f"{self.name} has {len(self.tracks)} tracks, got {events.shape[1]}.")
         notes: list[Note] = []
         tracks: dict[int, TrackInfo] = {}
         for i, track in enumerate(self.tracks):

@@ -359,7 +359,7 @@ class MusicVAE(nn.Module):
         ``step``; 0: teacher forcing). KL is reported in nats per example, before free bits.
         """
         if tokens.shape[1] != self.steps:
-            raise ValueError(f"Expected {self.steps} steps, got {tokens.shape[1]}.")
+            raise InputError(f"Expected {self.steps} steps, got {tokens.shape[1]}.")
         p = sampling_probability(self.config, step) if sampling is None else sampling
         mu, sigma = self.encode_tokens(tokens)
         z = mu + sigma * torch.randn_like(sigma)

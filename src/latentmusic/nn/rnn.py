@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.errors import ConfigError, InputError
+
 LSTMState = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: h, c of shape (1, B, H)
 
 # Largest batches for which the fused kernels beat torch on one core (measured with
@@ -88,7 +90,7 @@ class StackedLSTM(nn.Module):
     def __init__(self, input_size: int, sizes: Sequence[int]) -> None:
         super().__init__()
         if not sizes:
-            raise ValueError("StackedLSTM needs at least one layer size.")
+            raise ConfigError("StackedLSTM needs at least one layer size.")
         self.sizes = tuple(int(s) for s in sizes)
         layers = []
         width = input_size
@@ -146,7 +148,7 @@ class BidirectionalLSTMEncoder(nn.Module):
     def __init__(self, input_size: int, sizes: Sequence[int]) -> None:
         super().__init__()
         if not sizes:
-            raise ValueError("BidirectionalLSTMEncoder needs at least one layer size.")
+            raise ConfigError("BidirectionalLSTMEncoder needs at least one layer size.")
         self.sizes = tuple(int(s) for s in sizes)
         layers = []
         width = input_size
@@ -201,7 +203,7 @@ class BidirectionalLSTMEncoder(nn.Module):
             if i == 0 and columns is not None:  # one-hot @ W^T == a sum of rows of W^T
                 cols = columns.to(torch.int64).contiguous().numpy()
                 if cols.size and not 0 <= cols.min() <= cols.max() < x.shape[-1]:
-                    raise ValueError(f"One-hot columns must lie in [0, {x.shape[-1]}).")
+                    raise InputError(f"One-hot columns must lie in [0, {x.shape[-1]}).")
                 proj = [
                     kernels.hot_rows(rows, as_numpy(b), cols)
                     for rows, b in zip(self._input_rows(), biases, strict=True)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.errors import ConfigError, InputError
+
 
 @dataclass
 class KVCache:
@@ -47,7 +49,7 @@ class SelfAttention(nn.Module):
     def __init__(self, width: int, heads: int, attn_width: int, dropout: float = 0.0) -> None:
         super().__init__()
         if attn_width % heads:
-            raise ValueError(f"Attention width {attn_width} is not divisible by {heads} heads.")
+            raise ConfigError(f"Attention width {attn_width} is not divisible by {heads} heads.")
         self.heads = heads
         self.head_dim = attn_width // heads
         self.qkv = nn.Linear(width, 3 * attn_width)
@@ -74,7 +76,7 @@ class SelfAttention(nn.Module):
         if cache is not None:
             start = cache.length
             if start + t > cache.max_len:
-                raise ValueError(
+                raise InputError(
                     f"KV cache holds {cache.max_len} positions; asked for {start + t}."
                 )
             cache.keys[layer][:b, :, start : start + t] = k
@@ -110,7 +112,7 @@ class CrossAttention(nn.Module):
     ) -> None:
         super().__init__()
         if attn_width % heads:
-            raise ValueError(f"Attention width {attn_width} is not divisible by {heads} heads.")
+            raise ConfigError(f"Attention width {attn_width} is not divisible by {heads} heads.")
         self.heads = heads
         self.head_dim = attn_width // heads
         self.q = nn.Linear(width, attn_width)
@@ -200,7 +202,7 @@ class Block(nn.Module):
         )
         if self.cross is not None:
             if context is None:
-                raise ValueError("This transformer has cross-attention layers; pass a context.")
+                raise InputError("This transformer has cross-attention layers; pass a context.")
             x = x + self.drop(
                 self.cross(
                     self.ln_cross(x), context, context_mask=context_mask, cache=cache, layer=layer

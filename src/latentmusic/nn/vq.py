@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.errors import ConfigError, InputError
+
 
 @dataclass
 class VQOutput:
@@ -53,9 +55,9 @@ class VectorQuantizer(nn.Module):
     ) -> None:
         super().__init__()
         if n_codes < 2 or dim < 1:
-            raise ValueError("A codebook needs at least 2 codes of dimension >= 1.")
+            raise ConfigError("A codebook needs at least 2 codes of dimension >= 1.")
         if not 0.0 <= mu < 1.0:
-            raise ValueError("The EMA decay mu must be in [0, 1).")
+            raise ConfigError("The EMA decay mu must be in [0, 1).")
         self.n_codes = n_codes
         self.dim = dim
         self.mu = mu
@@ -188,7 +190,7 @@ class VectorQuantizer(nn.Module):
         """Quantize (B, D, T) features; in training mode also update the codebook."""
         b, d, t = x.shape
         if d != self.dim:
-            raise ValueError(f"VectorQuantizer expects {self.dim} channels, got {d}.")
+            raise InputError(f"VectorQuantizer expects {self.dim} channels, got {d}.")
         flat = x.permute(0, 2, 1).reshape(-1, d)
         if self.training and not bool(self.initialized):
             self.initialize(flat)

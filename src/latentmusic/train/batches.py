@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, default_collate
 
+from latentmusic.errors import InputError
+
 
 def seed_everything_for(*key: int) -> None:
     """Seed Python, NumPy and torch from a tuple of integers."""
@@ -42,7 +44,7 @@ class StepBatches(IterableDataset):
         world_size: int | None = None,
     ) -> None:
         if len(dataset) == 0:
-            raise ValueError("StepBatches needs a non-empty dataset.")
+            raise InputError("StepBatches needs a non-empty dataset.")
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed

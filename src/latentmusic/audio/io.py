@@ -114,6 +114,8 @@ def load(
                 f.seek(start)
             frames = -1 if duration is None else int(round(duration * rate))
             data = f.read(frames, dtype="float32", always_2d=True).T  # (channels, n)
+    except InputError:  # ours (an InputError is a ValueError too): not a decoding failure
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         data, rate = _fallback_decode(p, offset, duration)
     if data.shape[-1] == 0:

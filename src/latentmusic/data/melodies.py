@@ -33,6 +33,7 @@ from latentmusic.midi.corpus import (
 )
 from latentmusic.midi.io import read_sequence, write_sequence
 from latentmusic.midi.sequence import NoteSequence, merge_tracks
+from latentmusic.progress import progress_bar
 
 SPLITS = ("train", "valid", "test")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -128,8 +129,6 @@ def build_melodies(
         raise InputError(f"max_pieces must be 0 or more, got {max_pieces}.")
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}.")
-    from tqdm.auto import tqdm
-
     out = ensure_writable_dir(out)
     manifest_path = out / "manifest.json"
     previous = _previous_entries(manifest_path, out)
@@ -146,7 +145,7 @@ def build_melodies(
     stems: dict[str, str] = {}
     total = sum(len(items) if limit is None else limit for items, limit in groups)
     pool = new_process_pool(workers) if workers > 1 else None  # processes start on first use
-    bar = tqdm(total=total, disable=not progress, unit="piece", desc="melodies")
+    bar = progress_bar(total, "melodies", "piece", progress, leave=True)
     try:
         for items, limit in groups:
             if limit == 0:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from latentmusic.errors import DependencyError, InputError, LatentMusicError
+from latentmusic.progress import progress_bar
 
 FLUIDSYNTH_MISSING = (
     "The FluidSynth library is not installed; install it with: "
@@ -352,9 +353,7 @@ class TaskPool:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from concurrent.futures.process import BrokenProcessPool
 
-        from tqdm.auto import tqdm
-
-        with tqdm(total=len(tasks), desc=desc, unit=unit, disable=not progress) as bar:
+        with progress_bar(len(tasks), desc, unit, progress, leave=True) as bar:
             if not tasks:
                 return
             if self.workers <= 1:

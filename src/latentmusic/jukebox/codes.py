@@ -29,6 +29,7 @@ import torch
 
 from latentmusic.errors import CheckpointError, InputError, LatentMusicWarning
 from latentmusic.fileio import atomic_path, ensure_writable_dir, write_json
+from latentmusic.progress import progress_bar
 
 CODES_FORMAT = "latentmusic-jukebox-codes"
 MANIFEST = "manifest.json"
@@ -218,6 +219,8 @@ def load_codes(path: str | Path) -> CodeFile:
                 vqvae=str(data["vqvae"]) if "vqvae" in data else "",
                 source=str(data["source"]) if "source" in data else "",
             )
+    except InputError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{p} is not a Jukebox codes file ({exc}).") from exc
 
@@ -386,39 +389,37 @@ def encode_dataset(
     out = ensure_writable_dir(out)
     records = []
     reused = 0
-    iterator: Any = files
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(files, desc="encoding", unit="file")
     skipped: list[dict[str, str]] = []
-    for f in iterator:
-        rel = Path(f.split) / Path(f.relpath).with_suffix(".npz")
-        try:
-            source = source_fingerprint(weights, f.path, max_seconds)
-            codes = _cached(out / rel, source)
-            if codes is not None:
-                reused += 1
-            else:
-                codes = encode_file(vqvae, f.path, str(vq_path), max_seconds, source)
-                save_codes(out / rel, codes)
-        except (InputError, OSError) as exc:  # one bad file does not cost the others
-            reason = str(exc) if isinstance(exc, InputError) else f"{f.path}: {exc.strerror}"
-            skipped.append({"audio": str(f.path), "reason": reason})
-            warnings.warn(f"skipped: {reason}", LatentMusicWarning, stacklevel=2)
-            continue
-        records.append(
-            {
-                "codes": rel.as_posix(),
-                "audio": str(f.path.resolve()),
-                "artist": f.artist,
-                "genre": f.genre,
-                "split": f.split,
-                "piece": f.piece,
-                "n_samples": codes.n_samples,
-                "lyrics": f.lyrics,
-            }
-        )
+    with progress_bar(len(files), "encoding", "file", progress, leave=True) as bar:
+        for f in files:
+            rel = Path(f.split) / Path(f.relpath).with_suffix(".npz")
+            try:
+                source = source_fingerprint(weights, f.path, max_seconds)
+                codes = _cached(out / rel, source)
+                if codes is not None:
+                    reused += 1
+                else:
+                    codes = encode_file(vqvae, f.path, str(vq_path), max_seconds, source)
+                    save_codes(out / rel, codes)
+            except (InputError, OSError) as exc:  # one bad file does not cost the others
+                reason = str(exc) if isinstance(exc, InputError) else f"{f.path}: {exc.strerror}"
+                skipped.append({"audio": str(f.path), "reason": reason})
+                warnings.warn(f"skipped: {reason}", LatentMusicWarning, stacklevel=2)
+                bar.update(1)
+                continue
+            records.append(
+                {
+                    "codes": rel.as_posix(),
+                    "audio": str(f.path.resolve()),
+                    "artist": f.artist,
+                    "genre": f.genre,
+                    "split": f.split,
+                    "piece": f.piece,
+                    "n_samples": codes.n_samples,
+                    "lyrics": f.lyrics,
+                }
+            )
+            bar.update(1)
     if not records:
         raise InputError(
             f"None of the {len(files)} audio files in {data} could be encoded "

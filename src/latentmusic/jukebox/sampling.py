@@ -29,6 +29,7 @@ import torch
 from latentmusic.errors import CheckpointError, InputError
 from latentmusic.jukebox.labels import lyrics_window
 from latentmusic.jukebox.prior import Conditioning, Prior
+from latentmusic.progress import progress_bar
 
 
 @dataclass
@@ -309,14 +310,12 @@ def generate(
 def _token_bar(
     enabled: bool, what: str, n_tokens: int, prime: torch.Tensor | None
 ) -> Iterator[Callable[[], None] | None]:
-    """A tqdm bar over the tokens one level still has to draw (its rate gives the time left)."""
+    """A bar over the tokens one level still has to draw (its rate gives the time left)."""
     if not enabled:
         yield None
         return
-    from tqdm.auto import tqdm
-
     todo = n_tokens - (0 if prime is None else min(prime.shape[1], n_tokens))
-    with tqdm(total=todo, desc=what, unit="token", leave=False) as bar:
+    with progress_bar(todo, what, "token") as bar:
         yield lambda: bar.update(1)
 
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, DependencyError, InputError
 from latentmusic.nn import timemajor as tm
+from latentmusic.progress import progress_bar
 
 Backend = Literal["auto", "torch", "fused"]
 
@@ -644,7 +645,7 @@ class WaveNetDecoder(nn.Module):
         """Feed the runner blocks of frames: project the conditioning, draw the uniforms."""
         batch, _, n_frames = cond.shape
         sampling = forced is None and temperature > 0
-        bar = _progress(progress, n_samples)
+        bar = progress_bar(n_samples, "WaveNet decoding", "sample", progress, unit_scale=True)
         done = 0
         while done < n_samples:
             f0 = done // self.hop
@@ -668,8 +669,8 @@ class WaveNetDecoder(nn.Module):
                 logits[:, done : done + n] if logits is not None else None,
             )
             done += n
-            bar(n)
-        bar(0, close=True)
+            bar.update(n)
+        bar.close()
 
     def generate(
         self,
@@ -903,21 +904,3 @@ class _TorchRunner:
             st.inputs = torch.cat([st.inputs[:, 1:], (code.float() * scale - 1.0)[:, None]], 1)
             st.prev = code
             st.t = t + 1
-
-
-def _progress(enabled: bool, total: int):  # noqa: ANN202 - tiny internal helper
-    """A rich progress bar advanced by the returned callback (a no-op when disabled)."""
-    if not enabled:
-        return lambda n, close=False: None
-    from rich.progress import Progress
-
-    bar = Progress()
-    task = bar.add_task("WaveNet decoding", total=total)
-    bar.start()
-
-    def advance(n: int, close: bool = False) -> None:
-        bar.advance(task, n)
-        if close:
-            bar.stop()
-
-    return advance

@@ -174,6 +174,8 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     _warn_missing(cls, set(types_) - set(data))
     try:
         config = cls(**values)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"Config values do not make a {cls.__name__}: {exc}") from exc
     _check_size(config)

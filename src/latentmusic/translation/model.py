@@ -28,6 +28,7 @@ from torch import nn
 from latentmusic.audio.formats import AUDIO_SUFFIXES, container
 from latentmusic.audio.mulaw import mu_law_decode, mu_law_encode
 from latentmusic.errors import CheckpointError, InputError
+from latentmusic.progress import progress_bar
 from latentmusic.translation.config import TranslationConfig
 from latentmusic.translation.confusion import DomainConfusion
 
@@ -390,7 +391,13 @@ class TranslationStream:
         back = {name: self._resampler(self.rate, self.in_rate) for name in self.targets}
         written = dict.fromkeys(self.targets, 0)
         states: dict[str, Any] = dict.fromkeys(self.targets)
-        bar = _progress_bar(self.n_model * len(self.targets), self.progress)
+        bar = progress_bar(
+            self.n_model * len(self.targets),
+            "translating",
+            "sample",
+            self.progress,
+            unit_scale=True,
+        )
 
         def model_rate() -> Iterator[np.ndarray]:
             for block in blocks:
@@ -483,22 +490,6 @@ def stream_latents(
         end = min(pos + chunk, total)
         yield encode(end, total)
         pos = end
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="sample", unit_scale=True, desc="translating", leave=False)
 
 
 # --------------------------------------------------------------------- file level

@@ -271,6 +271,7 @@ def test_evaluate_reports_levels_priors_and_conditioning(run: dict[str, Path]) -
         assert 0 < p["nll_bits_per_token"] < p["uniform_bits_per_token"]
         assert p["unigram_bits_per_token"] > 0
     cond = results["conditioning"]
+    assert cond["judge"] == "decoded"
     assert cond["chance"] == 0.5 and sum(v["requested"] for v in cond["per_genre"].values()) == 4
     cont = results["continuation"]
     assert len(cont["prompts"]) == 3 and cont["prime_seconds"] == 0.5
@@ -297,3 +298,36 @@ def test_a_shipped_chain_holds_only_the_models_and_samples(run: dict[str, Path])
     assert chain.prior is not None and set(chain.upsamplers) == {1}
     result = generate(chain, 0.5, artist="anna", genre="sine", seed=0)
     assert result.audio.shape == (1, 8000) and result.decoded_level == 1
+
+
+def test_heldout_pick_spreads_over_genres_and_artists() -> None:
+    """A small pick of a set sorted by artist holds every artist of every genre, in turn."""
+    from latentmusic.jukebox.codes import LabeledFile
+    from latentmusic.jukebox.evaluate import _pick
+
+    files = [
+        LabeledFile(Path(f"{g}/{a}{i}.wav"), f"{g}/{a}{i}.npz", g, a, "test")
+        for g in ("organ", "piano")
+        for a in ("bach", "folk")
+        for i in range(3)
+    ] + [LabeledFile(Path("x.wav"), "x.npz", "organ", "bach", "train")]
+    picked = _pick(files, "test", 6)
+    assert [(f.genre, f.artist) for f in picked] == [
+        ("organ", "bach"),
+        ("piano", "bach"),
+        ("organ", "folk"),
+        ("piano", "folk"),
+        ("organ", "bach"),
+        ("piano", "bach"),
+    ]
+    assert all(f.split == "test" for f in picked)
+    assert len(_pick(files, "test", 100)) == 12
+
+
+def test_an_unknown_judge_is_refused_in_one_sentence() -> None:
+    from latentmusic.errors import InputError
+    from latentmusic.jukebox.evaluate import _options
+
+    assert _options({})["judge"] == "decoded"
+    with pytest.raises(InputError, match="judge option is 'ears'; use one of decoded, real"):
+        _options({"judge": "ears"})

@@ -273,3 +273,21 @@ def test_checkpoint_round_trip_through_latentmusic_load(tmp_path) -> None:
     )
     with pytest.raises(CheckpointError, match="unknown type 'decoder'"):
         latentmusic.load(tmp_path / "bad")
+
+
+def test_the_codebook_decay_is_ema_decay_and_old_configs_still_load() -> None:
+    """``mu`` meant mu-law in NSynth and translation but the EMA decay here; renamed, and a
+    checkpoint or ``--set`` with the old name still reads the same value."""
+    from latentmusic.errors import ConfigError
+    from latentmusic.jukebox.config import VQVAEConfig
+    from latentmusic.train.config import apply_overrides, config_from_dict, config_to_dict
+
+    saved = config_to_dict(VQVAEConfig(ema_decay=0.95))
+    assert "mu" not in saved and saved["ema_decay"] == 0.95
+    old = {("mu" if k == "ema_decay" else k): v for k, v in saved.items()}
+    assert config_from_dict(VQVAEConfig, old).ema_decay == 0.95
+    assert apply_overrides(VQVAEConfig(), ["mu=0.9"]).ema_decay == 0.9
+    tiny = dataclasses.replace(VQVAE_PRESETS["tiny"], ema_decay=0.9)
+    assert {lvl.quantizer.decay for lvl in VQVAE(tiny).levels} == {0.9}
+    with pytest.raises(ConfigError, match="'ema_decay' must be in"):
+        apply_overrides(VQVAEConfig(), ["ema_decay=1.5"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from latentmusic.errors import ConfigError
 
@@ -26,6 +27,8 @@ class VQVAEConfig:
     downs (3, 2, 2) and strides 2 the hops are 8, 32 and 128 samples.
     """
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"mu": "ema_decay"}
+
     sample_rate: int = 44100
     downs: tuple[int, ...] = (3, 2, 2)  # stride-2 convs added at each level
     strides: tuple[int, ...] = (2, 2, 2)
@@ -37,8 +40,9 @@ class VQVAEConfig:
     m_conv: float = 1.0  # inner width of a residual block relative to ``width``
     dilation_growth: int = 3
     dilation_cycle: int = 0  # 0: dilations grow without wrapping
-    # Bottleneck: EMA codebook, k-means start, restarts below ``threshold`` uses.
-    mu: float = 0.99
+    # Bottleneck: EMA codebook (decay ``ema_decay``), k-means start, restarts below
+    # ``threshold`` uses. Configs before 0.1 called the decay ``mu`` (mu-law's name elsewhere).
+    ema_decay: float = 0.99
     threshold: float = 1.0
     kmeans_iters: int = 2
     # Loss: l2 (normalised by the data's power) + spectral_weight * MR-STFT + commit * commit.
@@ -97,8 +101,8 @@ class VQVAEConfig:
             raise ConfigError(
                 f"'segment' ({self.segment}) must be a multiple of the top hop ({self.hops[-1]})."
             )
-        if not 0.0 <= self.mu < 1.0:
-            raise ConfigError(f"'mu' must be in [0, 1), not {self.mu}.")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"'ema_decay' must be in [0, 1), not {self.ema_decay}.")
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,11 @@ class LevelAutoencoder(nn.Module):
             )
         )
         self.quantizer = VectorQuantizer(
-            cfg.codes, emb, mu=cfg.mu, threshold=cfg.threshold, kmeans_iters=cfg.kmeans_iters
+            cfg.codes,
+            emb,
+            decay=cfg.ema_decay,
+            threshold=cfg.threshold,
+            kmeans_iters=cfg.kmeans_iters,
         )
         self.decoder = nn.Sequential(
             *(

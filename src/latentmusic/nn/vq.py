@@ -2,7 +2,7 @@
 
 Jukebox's bottleneck (Dhariwal et al. 2020, section 3.1 and ``jukebox/vqvae/bottleneck.py``):
 the codebook is not trained by gradients but as an exponential moving average of the
-encoder outputs assigned to each code (decay ``mu`` = 0.99). Codebook collapse is fought
+encoder outputs assigned to each code (``decay`` = 0.99). Codebook collapse is fought
 twice: the codebook starts from encoder outputs of the first training batch (k-means++
 seeds and a few Lloyd steps on it), and any code whose EMA usage count falls below ``threshold``
 (1.0) is restarted at a random encoder output of the current batch. The encoder is pulled
@@ -49,18 +49,18 @@ class VectorQuantizer(nn.Module):
         self,
         n_codes: int,
         dim: int,
-        mu: float = 0.99,
+        decay: float = 0.99,
         threshold: float = 1.0,
         kmeans_iters: int = 2,
     ) -> None:
         super().__init__()
         if n_codes < 2 or dim < 1:
             raise ConfigError("A codebook needs at least 2 codes of dimension >= 1.")
-        if not 0.0 <= mu < 1.0:
-            raise ConfigError("The EMA decay mu must be in [0, 1).")
+        if not 0.0 <= decay < 1.0:
+            raise ConfigError("The EMA decay must be in [0, 1).")
         self.n_codes = n_codes
         self.dim = dim
-        self.mu = mu
+        self.decay = decay
         self.threshold = threshold
         self.kmeans_iters = kmeans_iters
         self.register_buffer("codebook", torch.zeros(n_codes, dim))
@@ -161,8 +161,8 @@ class VectorQuantizer(nn.Module):
             torch.distributed.all_reduce(batch_sum)
             torch.distributed.all_reduce(batch_count)
         old = self.codebook.clone()
-        self.ema_sum.mul_(self.mu).add_(batch_sum, alpha=1.0 - self.mu)
-        self.ema_count.mul_(self.mu).add_(batch_count, alpha=1.0 - self.mu)
+        self.ema_sum.mul_(self.decay).add_(batch_sum, alpha=1.0 - self.decay)
+        self.ema_count.mul_(self.decay).add_(batch_count, alpha=1.0 - self.decay)
         alive = self.ema_count >= self.threshold
         dead = ~alive
         n_dead = int(dead.sum())

@@ -105,6 +105,7 @@ def apply_overrides(config: C, overrides: Mapping[str, Any] | Iterable[str]) -> 
     """Return a copy of ``config`` with fields replaced, validated against the field types."""
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
+    overrides = _renamed(type(config), overrides)
     types_ = _field_types(type(config))
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -164,8 +165,16 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def _renamed(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys a config class has renamed (its ``RENAMED_KEYS``, old -> new) under their new names,
+    so checkpoints and ``--set`` written with the old name keep working."""
+    renames: Mapping[str, str] = getattr(cls, "RENAMED_KEYS", {})
+    return {renames.get(k, k) if renames.get(k, k) not in data else k: v for k, v in data.items()}
+
+
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     """Rebuild a config from ``config_to_dict`` output; unknown keys are an error."""
+    data = _renamed(cls, data)
     types_ = _field_types(cls)
     unknown = set(data) - set(types_)
     if unknown:

@@ -26,7 +26,7 @@ CLIP_SECONDS = 4.0  # the reconstructed recording
 SAMPLE_SECONDS = 3.0  # each sample through the whole chain (the bottom level is the slow part)
 PRIME_SECONDS = 2.0
 CONTINUE_SECONDS = 2.0  # drawn after the prompt
-GENRES = ("piano", "violin", "flute")  # asked for when the model knows them
+GENRES = ("piano", "organ", "flute")  # asked for when the model knows them
 TEMPERATURE = 0.95
 
 

@@ -46,7 +46,7 @@ def test_straight_through_gradient_and_commit_loss() -> None:
 
 def test_ema_moves_used_codes_towards_their_data() -> None:
     torch.manual_seed(2)
-    vq = VectorQuantizer(2, 2, mu=0.5, threshold=0.0).train()
+    vq = VectorQuantizer(2, 2, decay=0.5, threshold=0.0).train()
     vq.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0]]))
     vq.ema_sum.copy_(vq.codebook)
     vq.ema_count.fill_(1.0)

@@ -291,3 +291,12 @@ def test_the_codebook_decay_is_ema_decay_and_old_configs_still_load() -> None:
     assert {lvl.quantizer.decay for lvl in VQVAE(tiny).levels} == {0.9}
     with pytest.raises(ConfigError, match="'ema_decay' must be in"):
         apply_overrides(VQVAEConfig(), ["ema_decay=1.5"])
+
+
+def test_old_and_new_name_of_a_renamed_key_together_are_refused() -> None:
+    from latentmusic.errors import ConfigError
+    from latentmusic.jukebox.config import VQVAEConfig
+    from latentmusic.train.config import apply_overrides
+
+    with pytest.raises(ConfigError, match="'mu' is the old name of 'ema_decay'"):
+        apply_overrides(VQVAEConfig(), ["mu=0.9", "ema_decay=0.8"])

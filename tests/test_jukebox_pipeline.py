@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -331,3 +332,28 @@ def test_an_unknown_judge_is_refused_in_one_sentence() -> None:
     assert _options({})["judge"] == "decoded"
     with pytest.raises(InputError, match="judge option is 'ears'; use one of decoded, real"):
         _options({"judge": "ears"})
+
+
+def test_the_decoded_judge_is_fitted_on_rendered_audio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """judge=decoded: every training clip the judge sees went through the renderer first."""
+    import soundfile as sf
+
+    from latentmusic.jukebox import evaluate as ev
+    from latentmusic.jukebox.codes import LabeledFile
+
+    files = []
+    for genre in ("saw", "sine"):
+        path = tmp_path / f"{genre}.wav"
+        sf.write(path, np.full(16000, 0.1, np.float32), 16000)
+        files.append(LabeledFile(path, f"{genre}.npz", genre, "anna", "train"))
+    seen: list[np.ndarray] = []
+    monkeypatch.setattr(
+        ev.TimbreClassifier, "fit", staticmethod(lambda clips, *a, **k: seen.extend(clips))
+    )
+    ev.genre_classifier(files, ["saw", "sine"], 16000, 0.25, render=lambda a: a * 0 - 0.5)
+    assert len(seen) == 8 and all(np.all(c == -0.5) for c in seen)  # 4 excerpts a file
+    seen.clear()
+    ev.genre_classifier(files, ["saw", "sine"], 16000, 0.25)
+    assert len(seen) == 8 and all(np.allclose(c, 0.1, atol=1e-3) for c in seen)

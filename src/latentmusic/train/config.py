@@ -169,7 +169,13 @@ def _renamed(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     """Keys a config class has renamed (its ``RENAMED_KEYS``, old -> new) under their new names,
     so checkpoints and ``--set`` written with the old name keep working."""
     renames: Mapping[str, str] = getattr(cls, "RENAMED_KEYS", {})
-    return {renames.get(k, k) if renames.get(k, k) not in data else k: v for k, v in data.items()}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        new = renames.get(key, key)
+        if new != key and new in data:
+            raise ConfigError(f"'{key}' is the old name of '{new}'; give only '{new}'.")
+        out[new] = value
+    return out
 
 
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:

@@ -59,13 +59,18 @@ class TranslationConfig:
     grad_clip_mode: Literal["value", "norm"] = "value"  # the official code clips by value
     # The decoder type: the paper's WaveNet, or our note-bank synthesizer (notebank.py), which
     # reads the same latents, trains with the multi-resolution STFT loss and is not
-    # autoregressive. The notebank_* fields are its size (unused by a WaveNet model).
-    decoder: Literal["wavenet", "notebank"] = "wavenet"
+    # autoregressive, or (notegrid.py) the note bank reading latents on a semitone grid
+    # through one network shared by every pitch. The notebank_* fields are their size
+    # (unused by a WaveNet model); notegrid needs encoder_input "grid".
+    decoder: Literal["wavenet", "notebank", "notegrid"] = "wavenet"
     # What the shared encoder reads: the paper's mu-law samples, or (ours) a fixed semitone
     # spectrum every spectrum_hop samples (spectral_encoder.py), for encoders that must
     # learn the notes in CPU-hours.
-    encoder_input: Literal["mulaw", "spectrum"] = "mulaw"
+    # "grid" (notegrid.py): latents on the note bank's semitone grid, grid_channels per pitch
+    # (latent_dim = grid_channels x notebank_pitches).
+    encoder_input: Literal["mulaw", "spectrum", "grid"] = "mulaw"
     spectrum_hop: int = 80
+    grid_channels: int = 4
     notebank_hop: int = 80  # samples per control frame (200 Hz at 16 kHz); divides pool
     notebank_channels: int = 128
     notebank_layers: int = 3  # causal convs at the latent rate, dilations 1, 2, 4, ...
@@ -91,7 +96,7 @@ class TranslationConfig:
 
     def encoder_context(self) -> int:
         """Samples on each side that influence one encoder output (its half receptive field)."""
-        if self.encoder_input == "spectrum":
+        if self.encoder_input in ("spectrum", "grid"):
             from latentmusic.translation.spectral_encoder import N_FFT
 
             return N_FFT // 2 + self.spectrum_hop * 2**self.encoder_layers
@@ -150,15 +155,31 @@ class TranslationConfig:
             raise ConfigError("'grad_clip' must be >= 0 (0 switches clipping off).")
         if self.grad_clip_mode not in ("value", "norm"):
             raise ConfigError("'grad_clip_mode' must be 'value' or 'norm'.")
-        if self.encoder_input == "spectrum" and (
+        if self.encoder_input not in ("mulaw", "spectrum", "grid"):
+            raise ConfigError(
+                f"'encoder_input' must be 'mulaw', 'spectrum' or 'grid', got '{self.encoder_input}'."
+            )
+        if self.encoder_input in ("spectrum", "grid") and (
             self.spectrum_hop <= 0 or self.pool % self.spectrum_hop
         ):
             raise ConfigError(
                 f"'pool' ({self.pool}) must be a multiple of 'spectrum_hop' ({self.spectrum_hop})."
             )
-        if self.decoder not in ("wavenet", "notebank"):
-            raise ConfigError(f"'decoder' must be 'wavenet' or 'notebank', got '{self.decoder}'.")
-        if self.decoder == "notebank":
+        if self.decoder not in ("wavenet", "notebank", "notegrid"):
+            raise ConfigError(
+                f"'decoder' must be 'wavenet', 'notebank' or 'notegrid', got '{self.decoder}'."
+            )
+        if self.decoder == "notegrid" and self.encoder_input != "grid":
+            raise ConfigError("A 'notegrid' decoder reads grid latents: set encoder_input=grid.")
+        if self.encoder_input == "grid":
+            if self.grid_channels <= 0:
+                raise ConfigError(f"'grid_channels' must be positive, got {self.grid_channels}.")
+            if self.latent_dim != self.grid_channels * self.notebank_pitches:
+                raise ConfigError(
+                    f"'latent_dim' ({self.latent_dim}) must be grid_channels x notebank_pitches "
+                    f"({self.grid_channels} x {self.notebank_pitches}) for grid latents."
+                )
+        if self.decoder != "wavenet":
             sizes = ["notebank_hop", "notebank_channels", "notebank_layers", "notebank_pitches",
                      "notebank_harmonics", "notebank_noise_bands"]  # fmt: skip
             for name in sizes:
@@ -233,6 +254,22 @@ _TINY = TranslationConfig(
 # decoder this cheap the encoder is most of a step's cost; half the width is ~3x faster.
 _NOTEBANK = dataclasses.replace(_SMALL, decoder="notebank", segment=8000, encoder_channels=32)
 
+_NOTEGRID = dataclasses.replace(
+    _NOTEBANK,
+    decoder="notegrid",
+    encoder_input="grid",
+    segment=16000,
+    pool=400,
+    encoder_channels=32,
+    encoder_layers=4,
+    grid_channels=4,
+    latent_dim=4 * 64,
+    notebank_channels=32,
+    notebank_layers=2,
+    notebank_log_weight=0.25,
+    pitch_augment=False,
+)
+
 PRESETS: dict[str, TranslationConfig] = {
     # Mor et al. 2018 and facebookresearch/music-translation: encoder conv 1->128 (k3),
     # 3 x 10 residual layers (k3, dilation 2**i, 128 ch), 1x1 to 64, avg-pool 800; decoders
@@ -261,6 +298,30 @@ PRESETS: dict[str, TranslationConfig] = {
         notebank_harmonics=8,
         notebank_noise_bands=17,
         notebank_reverb=0.05,
+    ),
+    # Ours: latents on a semitone grid (notegrid.py), 40 Hz, 4 per pitch; no pitch
+    # augmentation (a shifted input would ask the decoder for the unshifted note it cannot
+    # see on the grid).
+    "notegrid": _NOTEGRID,
+    "notegrid-noconfusion": dataclasses.replace(_NOTEGRID, confusion_lambda=0.0),
+    "notegrid-tiny": dataclasses.replace(
+        _TINY,
+        decoder="notegrid",
+        encoder_input="grid",
+        encoder_channels=8,
+        encoder_layers=2,
+        latent_dim=2 * 24,
+        grid_channels=2,
+        spectrum_hop=50,
+        notebank_hop=50,
+        notebank_channels=8,
+        notebank_layers=1,
+        notebank_low_pitch=48,
+        notebank_pitches=24,
+        notebank_harmonics=8,
+        notebank_noise_bands=17,
+        notebank_reverb=0.05,
+        pitch_augment=False,
     ),
     "demo": _DEMO,
     # Tests: trains in seconds.

@@ -56,10 +56,23 @@ class UniversalTranslator(nn.Module):
             raise InputError(f"Domain names must be unique, got {names}.")
         self.config = config
         self._domains = names
-        if config.encoder_input == "spectrum":
+        if config.encoder_input == "grid":
+            from latentmusic.translation.notegrid import PitchGridEncoder
+
+            self.encoder: nn.Module = PitchGridEncoder(
+                channels=config.encoder_channels,
+                layers=config.encoder_layers,
+                grid_channels=config.grid_channels,
+                low_pitch=config.notebank_low_pitch,
+                pitches=config.notebank_pitches,
+                pool=config.pool,
+                hop=config.spectrum_hop,
+                sample_rate=config.sample_rate,
+            )
+        elif config.encoder_input == "spectrum":
             from latentmusic.translation.spectral_encoder import SpectralEncoder
 
-            self.encoder: nn.Module = SpectralEncoder(
+            self.encoder = SpectralEncoder(
                 channels=config.encoder_channels,
                 layers=config.encoder_layers,
                 latent_dim=config.latent_dim,
@@ -91,11 +104,13 @@ class UniversalTranslator(nn.Module):
         from latentmusic.nn.wavenet import WaveNetDecoder
 
         c = self.config
-        if c.decoder == "notebank":
+        if c.decoder in ("notebank", "notegrid"):
             from latentmusic.translation.notebank import NoteBankDecoder
+            from latentmusic.translation.notegrid import NoteGridDecoder
 
-            return NoteBankDecoder(
-                c.latent_dim,
+            grid = c.decoder == "notegrid"
+            return (NoteGridDecoder if grid else NoteBankDecoder)(
+                c.grid_channels if grid else c.latent_dim,
                 pool=c.pool,
                 hop=c.notebank_hop,
                 channels=c.notebank_channels,
@@ -175,7 +190,7 @@ class UniversalTranslator(nn.Module):
 
     def encode_tensor(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) float audio (T a multiple of ``pool``) -> (B, latent_dim, T // pool)."""
-        if self.config.encoder_input == "spectrum":
+        if self.config.encoder_input in ("spectrum", "grid"):
             return self.encoder(audio)
         return self.encoder(self.encoder_input(audio))
 
@@ -253,7 +268,7 @@ class UniversalTranslator(nn.Module):
             )
         if not temperature >= 0:
             raise InputError(f"Temperature must be >= 0, got {temperature}.")
-        if self.config.decoder == "notebank":
+        if self.config.decoder != "wavenet":
             audio, new_state = self.decoders[index].decode(z, state, seed)
             if n_samples is not None:
                 audio = audio[:, :n_samples]

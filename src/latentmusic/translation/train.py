@@ -110,7 +110,7 @@ class TranslationModule(FamilyModule):
         self.preset = preset
         self.model = model if model is not None else UniversalTranslator(config, domains)
         self.train_only = train_only
-        if config.decoder == "notebank":
+        if config.decoder != "wavenet":
             from latentmusic.audio.spectral import MultiResolutionSTFTLoss
 
             self.spectral = MultiResolutionSTFTLoss(
@@ -129,7 +129,7 @@ class TranslationModule(FamilyModule):
     @property
     def recon_name(self) -> str:
         """What the reconstruction term is, as the logs name it."""
-        return "recon_stft" if self.config.decoder == "notebank" else "recon_nll"
+        return "recon_stft" if self.config.decoder != "wavenet" else "recon_nll"
 
     # ------------------------------------------------------------- losses
     def losses(
@@ -166,7 +166,7 @@ class TranslationModule(FamilyModule):
     def reconstruction(self, k: int, clean: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """Decoder ``k``'s reconstruction loss on its items: the NLL of the clean mu-law codes
         (WaveNet, teacher-forced) or the multi-resolution STFT distance (note bank)."""
-        if self.config.decoder == "notebank":
+        if self.config.decoder != "wavenet":
             return self.spectral(self.model.decoders[k](latents), clean)
         codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
         return F.cross_entropy(self.model.decoders[k](codes, latents), codes)

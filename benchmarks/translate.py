@@ -4,8 +4,8 @@ how much memory.
     python benchmarks/translate.py                 # shipped models (random weights where absent)
     python benchmarks/translate.py --quick         # shorter files
 
-For each translator -- our note-bank model (``translation-notebank``) and the paper's WaveNet
-decoders (``translation-small``); the ``notebank`` / ``small`` presets with random weights
+For each translator -- our pitch-grid model (``translation-notegrid``) and the paper's WaveNet
+decoders (``translation-small``); the ``notegrid`` / ``small`` presets with random weights
 where a model is not shipped: synthesis costs the same whatever the weights, except that the
 note bank only synthesizes the voices that sound -- it writes a stereo 44.1 kHz OGG of a
 rendered chorale (the domains set's test piece looped, or a chord melody when no data is
@@ -38,7 +38,7 @@ import torch
 from latentmusic.fileio import write_json
 
 RATE = 44100
-MODELS = {"translation-notebank": "notebank", "translation-small": "small"}
+MODELS = {"translation-notegrid": "notegrid", "translation-small": "small"}
 
 
 def _translator(name: str, preset: str) -> tuple[Any, str]:
@@ -120,7 +120,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         for name, preset in MODELS.items():
             model, weights = _translator(name, preset)
-            fast = model.config.decoder == "notebank"
+            fast = model.config.decoder != "wavenet"
             seconds = (20.0 if args.quick else 60.0) if fast else (2.0 if args.quick else 5.0)
             source = _write_ogg(tmp_path / f"{name}.ogg", seconds)
             for threads in (1, 2):

@@ -439,23 +439,23 @@ def test_no_translation_model_is_one_sentence(
 ) -> None:
     import latentmusic.catalogue as catalogue
 
-    fake = [dataclasses.make_dataclass("M", ["name", "family"])("translation-notebank", "translation")]  # fmt: skip
+    fake = [dataclasses.make_dataclass("M", ["name", "family"])("translation-notegrid", "translation")]  # fmt: skip
     monkeypatch.setattr(catalogue, "shipped_models", lambda: fake if shipped else [])
     if shipped:
         sentence = (
-            "No translation model is served: start the studio with --models translation-notebank "
+            "No translation model is served: start the studio with --models translation-notegrid "
             "(shipped here) or --models RUN naming a translation checkpoint you trained."
         )
     else:
         sentence = (
             "No translation model is served: start the studio with --models RUN naming a "
             "translation checkpoint you trained (`latentmusic train translation --data DIR "
-            "--preset notebank`)."
+            "--preset notegrid`)."
         )
     only_drums = {DRUMS: models[DRUMS]}
     with TestClient(create_app(only_drums), raise_server_exceptions=False) as client:
         assert client.get("/api/models").json()["notes"]["translation"] == sentence
-        for name in ("translation-notebank", DRUMS):
+        for name in ("translation-notegrid", DRUMS):
             response = client.post(
                 f"/api/models/{name}/translate", json={"recording": "0" * 16, "targets": ["sine"]}
             )

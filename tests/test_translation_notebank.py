@@ -89,7 +89,7 @@ def test_config_rejects_a_hop_that_does_not_divide_the_pool() -> None:
     with pytest.raises(ConfigError, match="pitches must lie within MIDI 0..127"):
         resolve_config(PRESETS, "notebank-tiny", ["notebank_low_pitch=120"])
     with pytest.raises(
-        ConfigError, match="'decoder' must be one of wavenet, notebank, not 'diffusion'"
+        ConfigError, match="'decoder' must be one of wavenet, notebank, notegrid, not 'diffusion'"
     ):
         resolve_config(PRESETS, "notebank-tiny", ["decoder=diffusion"])
 

@@ -1,8 +1,8 @@
 """Demo section: a held-out excerpt translated into every instrument a translator knows,
 next to the ground truth (the same excerpt rendered with that instrument).
 
-Plays the shipped models (``latentmusic models``): our fast note-bank translator
-``translation-notebank`` and, beside it, the paper's WaveNet decoders ``translation-small``.
+Plays the shipped models (``latentmusic models``): our fast pitch-grid translator
+``translation-notegrid`` and, beside it, the paper's WaveNet decoders ``translation-small``.
 Only where neither is installed does it train the tiny ``demo`` preset for a minute (cached
 in the work directory) and say so.
 """
@@ -19,7 +19,7 @@ from latentmusic.demo.page import DemoContext, Item, Row, Section
 TRAIN_MINUTES = 1.0  # the fallback's budget is ~90 s of CPU: most of it goes to training
 EXCERPT_SECONDS = 3.0
 SOURCE_DOMAIN = "piano"
-SHIPPED = ("translation-notebank", "translation-small")  # ours first, then the paper's
+SHIPPED = ("translation-notegrid", "translation-small")  # ours first, then the paper's
 
 
 def _model(ctx: DemoContext, domains: Path) -> Path:
@@ -138,7 +138,10 @@ def build(ctx: DemoContext) -> Section:
     notes = []
     for name, model, ckpt in loaded:
         meta = ckpt.meta
-        kind = "note-bank synthesizers (ours)" if model.config.decoder == "notebank" else "WaveNets"
+        kind = {
+            "notegrid": "pitch-grid note banks (ours)",
+            "notebank": "note-bank synthesizers (ours)",
+        }.get(model.config.decoder, "WaveNets")
         notes.append(
             f"{name}: {kind}, {meta.get('steps', '?')} training steps, domains "
             f"{', '.join(model.domains)}; translated {speed[name]:.1f} s of audio per second here."

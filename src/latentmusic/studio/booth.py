@@ -107,13 +107,13 @@ def no_model_note() -> str:
     from latentmusic.studio.engine import no_model_note as note
 
     return note(
-        "translation", "a translation", "latentmusic train translation --data DIR --preset notebank"
+        "translation", "a translation", "latentmusic train translation --data DIR --preset notegrid"
     )
 
 
 def is_slow(model: Any) -> bool:
     """WaveNet decoders sample one value at a time: seconds of CPU per second of audio."""
-    return getattr(model.config, "decoder", "wavenet") != "notebank"
+    return getattr(model.config, "decoder", "wavenet") == "wavenet"
 
 
 def model_info(found: Any) -> dict[str, Any]:

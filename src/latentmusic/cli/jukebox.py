@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from latentmusic.audio.formats import AUDIO_SUFFIXES
+from latentmusic.cli import train_options as opt
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
@@ -173,9 +174,7 @@ def sample(
     temperature: Annotated[
         float, typer.Option(help="Sampling temperature (0 = greedy).", callback=v.temperature)
     ] = 1.0,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed (same seed, same music).", callback=v.seed)
-    ] = 0,
+    seed: opt.GenerationSeed = 0,
     batch: Annotated[
         int,
         typer.Option(help="How many samples to draw at once.", callback=v.int_range(1, MAX_BATCH)),

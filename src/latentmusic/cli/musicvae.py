@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from latentmusic.cli import train_options as opt
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
@@ -29,9 +30,7 @@ TempOpt = Annotated[
     float,
     typer.Option(help="Sampling temperature; 0 decodes greedily.", callback=v.temperature),
 ]
-SeedOpt = Annotated[
-    int | None, typer.Option(help="Random seed for reproducible results.", callback=v.seed)
-]
+SeedOpt = opt.GenerationSeed
 EachOpt = Annotated[bool, typer.Option("--each", help="Also write one MIDI file per result.")]
 GapOpt = Annotated[
     int,
@@ -118,7 +117,7 @@ def sample(
     out: OutOpt,
     n: CountOpt = 4,
     temperature: TempOpt = 0.5,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     qpm: QpmOpt = 120.0,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,
@@ -146,7 +145,7 @@ def interpolate(
         ),
     ] = 8,
     temperature: TempOpt = 0.0,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     start_bar: StartOpt = None,
     method: Annotated[str, typer.Option(help="slerp (spherical, the default) or lerp.")] = "slerp",
     each: EachOpt = False,
@@ -190,7 +189,7 @@ def similar(
         ),
     ] = 0.8,
     temperature: TempOpt = 0.5,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     start_bar: StartOpt = None,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,
@@ -232,7 +231,7 @@ def attribute(
         typer.Option(help="MIDI folder to compute the vectors from when the run has none."),
     ] = None,
     temperature: TempOpt = 0.0,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     start_bar: StartOpt = None,
     wav: WavOpt = False,
     soundfont: FontOpt = None,
@@ -327,7 +326,7 @@ def decode(
     model: ModelOpt,
     out: OutOpt,
     temperature: TempOpt = 0.0,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     qpm: QpmOpt = 120.0,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,
@@ -374,7 +373,7 @@ def reconstruct(
     model: ModelOpt,
     out: OutOpt,
     temperature: TempOpt = 0.0,
-    seed: SeedOpt = None,
+    seed: SeedOpt = 0,
     start_bar: StartOpt = None,
     each: EachOpt = False,
     gap_bars: GapOpt = 1,

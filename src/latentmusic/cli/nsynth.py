@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from latentmusic.audio.formats import AUDIO_SUFFIXES
+from latentmusic.cli import train_options as opt
 from latentmusic.cli import validate as v
 from latentmusic.cli.model_option import model_option
 
@@ -30,10 +31,7 @@ TempOpt = Annotated[
         help="Sampling temperature of the WaveNet decoder (0 = greedy).", callback=v.temperature
     ),
 ]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option(help="Random seed for sampling (same seed, same output).", callback=v.seed),
-]
+SeedOpt = opt.GenerationSeed
 BackendOpt = Annotated[
     str,
     typer.Option(

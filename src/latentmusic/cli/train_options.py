@@ -32,6 +32,15 @@ CkptEvery = Annotated[
 ]
 Resume = Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")]
 Seed = Annotated[int, typer.Option(help="Random seed.", callback=v.seed)]
+# Every generating verb of every family defaults to seed 0: the same command gives the same
+# output, and a different seed gives a different take.
+GenerationSeed = Annotated[
+    int | None,
+    typer.Option(
+        help="Random seed: the same seed gives the same output; another gives another take.",
+        callback=v.seed,
+    ),
+]
 Precision = Annotated[
     str,
     typer.Option(

@@ -59,9 +59,7 @@ def translate(
     temperature: Annotated[
         float, typer.Option(help="Sampling temperature (0 = greedy).", callback=v.temperature)
     ] = 1.0,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed for repeatable output.", callback=v.seed)
-    ] = None,
+    seed: opt.GenerationSeed = 0,
     chunk_seconds: Annotated[
         float,
         typer.Option(

@@ -482,7 +482,7 @@ class MusicVAE(nn.Module):
         z: torch.Tensor,
         temperature: float = 0.0,
         length: int | None = None,
-        seed: int | None = None,
+        seed: int | None = 0,
         qpm: float = 120.0,
     ) -> list[NoteSequence]:
         """Sequences from latents: greedy at temperature 0, sampled otherwise."""
@@ -500,7 +500,7 @@ class MusicVAE(nn.Module):
         self,
         seqs: Sequence[NoteSequence] | NoteSequence,
         temperature: float = 0.0,
-        seed: int | None = None,
+        seed: int | None = 0,
         start_bar: int | None = None,
     ) -> list[NoteSequence]:
         """Encode then decode (how much of the input the latent code keeps)."""
@@ -523,7 +523,7 @@ class MusicVAE(nn.Module):
         steps: int = 8,
         temperature: float = 0.0,
         method: str = "slerp",
-        seed: int | None = None,
+        seed: int | None = 0,
         start_bar: int | None = None,
     ) -> list[NoteSequence]:
         """Morph between 2 inputs (``steps`` sequences, endpoints included) or over the
@@ -537,7 +537,7 @@ class MusicVAE(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = 120.0
+        self, n: int = 1, temperature: float = 0.5, seed: int | None = 0, qpm: float = 120.0
     ) -> list[NoteSequence]:
         """Decode ``n`` draws from the prior N(0, I)."""
         if n < 1:
@@ -552,7 +552,7 @@ class MusicVAE(nn.Module):
         n: int = 4,
         similarity: float = 0.8,
         temperature: float = 0.5,
-        seed: int | None = None,
+        seed: int | None = 0,
         start_bar: int | None = None,
     ) -> list[NoteSequence]:
         """Variations: slerp from the input's code towards random prior draws by 1 - similarity."""
@@ -572,7 +572,7 @@ class MusicVAE(nn.Module):
         vector: torch.Tensor | np.ndarray,
         magnitude: float = 1.0,
         temperature: float = 0.0,
-        seed: int | None = None,
+        seed: int | None = 0,
         start_bar: int | None = None,
     ) -> list[NoteSequence]:
         """Add ``magnitude`` times an attribute vector to the inputs' codes and decode."""

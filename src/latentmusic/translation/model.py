@@ -246,7 +246,7 @@ class UniversalTranslator(nn.Module):
         *,
         n_samples: int | None = None,
         temperature: float = 1.0,
-        seed: int | None = None,
+        seed: int | None = 0,
         state: Any = None,
         return_state: bool = False,
         progress: bool = False,
@@ -296,7 +296,7 @@ class UniversalTranslator(nn.Module):
         sr: int | None = None,
         chunk_seconds: float = 1.0,
         temperature: float = 1.0,
-        seed: int | None = None,
+        seed: int | None = 0,
         progress: bool = False,
     ) -> Any:
         """Translate mono audio (T,) into domain ``to`` (a name) or several (a list / "all").
@@ -361,7 +361,7 @@ class TranslationStream:
         n_in: int,
         chunk_seconds: float = 1.0,
         temperature: float = 1.0,
-        seed: int | None = None,
+        seed: int | None = 0,
         progress: bool = False,
         name: str = "The input",
     ) -> None:
@@ -545,7 +545,7 @@ def translate_file(
     *,
     chunk_seconds: float = 1.0,
     temperature: float = 1.0,
-    seed: int | None = None,
+    seed: int | None = 0,
     progress: bool = False,
     block_seconds: float = 10.0,
 ) -> TranslationResult:

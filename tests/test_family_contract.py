@@ -292,3 +292,22 @@ def test_an_unknown_option_is_a_config_error(case: Case, runs: Runs, tmp_path: P
     with pytest.raises(ConfigError, match="no_such_option"):
         train(case, runs.data(case), tmp_path / "bad", 1, ("no_such_option=1",))
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_model_type_has_a_preset_table_with_a_tiny_preset(family: str) -> None:
+    """One accessor in every family: ``<family>.config.presets_for(model_type)``."""
+    config = family_part(family, "config")
+    for model_type in FAMILIES[family].model_types:
+        table = config.presets_for(model_type)
+        assert "tiny" in table, (family, model_type)
+        assert len({type(cfg) for cfg in table.values()}) == 1  # one config class per type
+    with pytest.raises(ConfigError, match="Unknown .* model type 'no_such_type'; choose one of"):
+        config.presets_for("no_such_type")
+
+
+def test_musicvae_preset_tables_switch_the_decoder() -> None:
+    from latentmusic.musicvae.config import presets_for
+
+    assert presets_for("hierdec")["tiny"].hierarchical is True
+    assert presets_for("flat")["hierdec-trio_16bar"].hierarchical is False

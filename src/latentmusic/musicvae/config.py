@@ -188,6 +188,16 @@ PRESETS["paper"] = PRESETS["cat-mel_2bar_small"]
 MODEL_TYPES = ("flat", "hierdec")
 
 
+def presets_for(model_type: str) -> dict[str, MusicVAEConfig]:
+    """The preset table of a model type ("flat" or "hierdec"), as every family has one:
+    each preset with its decoder switched to the type (``preset_for`` for one)."""
+    if model_type not in MODEL_TYPES:
+        raise ConfigError(
+            f"Unknown MusicVAE model type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}."
+        )
+    return {name: preset_for(name, model_type) for name in PRESETS}
+
+
 def preset_for(preset: str, model_type: str | None) -> MusicVAEConfig:
     """The preset's config, switched to a flat or hierarchical decoder when ``model_type`` says so."""
     from latentmusic.train.config import resolve_config

@@ -327,3 +327,11 @@ PRESETS: dict[str, TranslationConfig] = {
     # Tests: trains in seconds.
     "tiny": _TINY,
 }
+
+
+def presets_for(model_type: str) -> dict[str, TranslationConfig]:
+    """The preset table of a model type, as every family has one (translation has one type,
+    "umt"; its decoder kind is a config field)."""
+    if model_type != "umt":
+        raise ConfigError(f"Unknown translation model type '{model_type}'; choose one of: umt.")
+    return PRESETS

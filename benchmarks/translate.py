@@ -84,7 +84,7 @@ def _write_ogg(path: Path, seconds: float) -> Path:
 
 
 def _time_translate(model: Any, source: Path, to: Any, out: Path, threads: int) -> dict[str, float]:
-    from latentmusic.translation.model import translate_file
+    from latentmusic.translation.streaming import translate_file
 
     torch.set_num_threads(threads)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -98,7 +98,7 @@ def _peak_rss(name: str, preset: str, source: Path, out: Path) -> float:
     code = (
         "import resource, sys; sys.path.insert(0, 'benchmarks'); import translate as b; "
         f"m, _ = b._translator({name!r}, {preset!r}); "
-        "from latentmusic.translation.model import translate_file; "
+        "from latentmusic.translation.streaming import translate_file; "
         f"translate_file(m, {str(source)!r}, m.domains[0], {str(out)!r}, seed=0); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )

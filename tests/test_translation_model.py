@@ -17,13 +17,8 @@ from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import resolve_config
 from latentmusic.translation.config import PRESETS, TranslationConfig
 from latentmusic.translation.confusion import DomainConfusion, confusion_losses
-from latentmusic.translation.model import (
-    UniversalTranslator,
-    load_translator,
-    output_paths,
-    stream_latents,
-    translate_file,
-)
+from latentmusic.translation.model import UniversalTranslator, load_translator
+from latentmusic.translation.streaming import output_paths, stream_latents, translate_file
 from latentmusic.translation.train import export_model
 
 DOMAINS = ["flute", "organ", "piano"]

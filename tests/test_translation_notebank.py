@@ -145,7 +145,7 @@ def test_a_long_stereo_ogg_streams_in_bounded_chunks(
     """A minute of 44.1 kHz stereo OGG: exact output length at the input's rate, and the
     encoder and decoders only ever see chunk-sized pieces (memory does not grow with length)."""
     from latentmusic.audio import io as audio_io
-    from latentmusic.translation.model import translate_file
+    from latentmusic.translation.streaming import translate_file
 
     model = UniversalTranslator(TINY, ["a", "b"]).eval()
     rate, seconds = 44100, 60.0
@@ -189,7 +189,7 @@ def test_semitone_spectrum_peaks_at_the_played_note() -> None:
 
 
 def test_spectrum_encoder_streams_exactly_and_rejects_a_bad_hop() -> None:
-    from latentmusic.translation.model import stream_latents
+    from latentmusic.translation.streaming import stream_latents
 
     config = resolve_config(PRESETS, "notebank-tiny", ["encoder_input=spectrum", "spectrum_hop=20"])
     model = UniversalTranslator(config, ["a", "b"]).eval()

@@ -15,8 +15,9 @@ from latentmusic.errors import ConfigError
 from latentmusic.train.checkpoint import read_checkpoint
 from latentmusic.train.config import resolve_config
 from latentmusic.translation.config import PRESETS
-from latentmusic.translation.model import UniversalTranslator, load_translator, stream_latents
+from latentmusic.translation.model import UniversalTranslator, load_translator
 from latentmusic.translation.notegrid import NoteGridDecoder, PitchGridEncoder
+from latentmusic.translation.streaming import stream_latents
 from tests.conftest import SR, make_domains, run_cli
 
 TINY = PRESETS["notegrid-tiny"]

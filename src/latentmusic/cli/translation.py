@@ -86,7 +86,8 @@ def translate(
         if out.suffix and out.suffix.lower() not in AUDIO_SUFFIXES:
             raise v.InputError(f"The output {out} must end in one of {', '.join(AUDIO_SUFFIXES)}.")
         v.writable_location(out, "output")
-    from latentmusic.translation.model import load_translator, translate_file
+    from latentmusic.translation.model import load_translator
+    from latentmusic.translation.streaming import translate_file
 
     if threads:
         import torch
@@ -125,7 +126,8 @@ def encode(
     """Write the shared encoder's latents (latent_dim x frames, float32 .npy) for a file."""
     v.input_file(source, "Audio file")
     v.output_file(out, (".npy",), "output latents")
-    from latentmusic.translation.model import encode_file, load_translator
+    from latentmusic.translation.model import load_translator
+    from latentmusic.translation.streaming import encode_file
 
     translator = load_translator(model)
     path, shape = encode_file(translator, source, out)

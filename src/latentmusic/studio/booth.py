@@ -4,7 +4,7 @@ out, streamed to the page as they are made.
 A recording may last minutes, so nothing here holds one in memory. The upload is streamed to
 a file (refused past :data:`MAX_UPLOAD_BYTES`) and checked in one pass (format, rate,
 length, content). A translation is a *job*: a worker thread feeds the file block by block
-through the family's own :class:`~latentmusic.translation.model.TranslationStream` and
+through the family's own :class:`~latentmusic.translation.streaming.TranslationStream` and
 appends each target's samples to a 16-bit WAV whose header already holds the final length
 (the stream returns exactly the input's number of samples, at the input's rate). The page
 polls the job for progress, fetches the samples written so far to play them while the rest
@@ -460,7 +460,7 @@ class Booth:
         ``found`` is a :class:`StudioModel` of the translation family. Everything that can
         be wrong with the request is refused here, before any work, in one sentence.
         """
-        from latentmusic.translation.model import TranslationStream
+        from latentmusic.translation.streaming import TranslationStream
 
         model = found.model
         recording = self.recording(recording_id)

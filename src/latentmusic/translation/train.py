@@ -5,7 +5,8 @@ machines; here one LightningModule holds the encoder, the confusion network and 
 decoder, batches mix domains, and each item is reconstructed by its own domain's
 decoder. Scaling out is Lightning's DDP (``--devices/--num-nodes/--strategy ddp``).
 
-Per step (Mor et al. 2018, section 3):
+The objective is the model's own (``UniversalTranslator.loss``); per step (Mor et al.
+2018, section 3):
     recon     = mean over the batch's domains of decoder_k's NLL on domain k's items
     loss_ae   = recon - lambda * CE(C_frozen(E(aug(x))), k)     (encoder + decoders)
     loss_conf = CE(C(E(aug(x)).detach()), k)                    (confusion network)
@@ -28,21 +29,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from latentmusic.audio.formats import AUDIO_SUFFIXES, is_audio
-from latentmusic.audio.mulaw import mu_law_encode
 from latentmusic.errors import ConfigError, InputError
 from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import config_to_dict, resolve_config
 from latentmusic.train.harness import FamilyModule, TrainSettings, fit
 from latentmusic.translation.config import PRESETS, TranslationConfig, lr_factor
-from latentmusic.translation.confusion import confusion_losses
 from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslator
-
-# The note-bank decoder's spectral loss: DDSP's FFT sizes; the 2048-point one (7.8 Hz bins)
-# is what tells neighbouring semitones apart from the tenor range down.
-NOTEBANK_RESOLUTIONS = ((2048, 512, 2048), (1024, 256, 1024), (512, 128, 512), (256, 64, 256))
 
 
 # --------------------------------------------------------------------- batches
@@ -110,12 +104,6 @@ class TranslationModule(FamilyModule):
         self.preset = preset
         self.model = model if model is not None else UniversalTranslator(config, domains)
         self.train_only = train_only
-        if config.decoder != "wavenet":
-            from latentmusic.audio.spectral import MultiResolutionSTFTLoss
-
-            self.spectral = MultiResolutionSTFTLoss(
-                NOTEBANK_RESOLUTIONS, convergence=False, log_weight=config.notebank_log_weight
-            )
         # Recent per-step losses (tests and notebooks read them; the logs keep everything).
         self.history: deque[dict[str, float]] = deque(maxlen=10_000)
         if train_only is not None:
@@ -135,41 +123,11 @@ class TranslationModule(FamilyModule):
     def losses(
         self, batch: dict[str, torch.Tensor], augmented: bool = True
     ) -> dict[str, torch.Tensor]:
-        """All loss terms of one batch (see the module docstring)."""
-        clean = batch["audio"]
-        domain = batch["domain"]
-        enc_in = batch.get("encoder_audio", clean) if augmented else clean
-        if self.train_only is not None:
-            self.model.encoder.eval()
-            with torch.no_grad():
-                latents = self.model.encode_tensor(enc_in)
-            recon = self.reconstruction(self.train_only, clean, latents)
-            return {"loss": recon, "recon": recon.detach()}
-        latents = self.model.encode_tensor(enc_in)
-        per_domain = []
-        weighted = torch.zeros((), device=clean.device)
-        for k in torch.unique(domain).tolist():
-            idx = (domain == k).nonzero(as_tuple=True)[0]
-            recon_k = self.reconstruction(k, clean[idx], latents[idx])
-            per_domain.append(recon_k)
-            weighted = weighted + recon_k.detach() * len(idx)
-        recon = torch.stack(per_domain).mean()
-        adversarial, classifier, accuracy = confusion_losses(self.model.confusion, latents, domain)
-        loss = recon - self.config.confusion_lambda * adversarial + classifier
-        return {
-            "loss": loss,
-            "recon": weighted / len(domain),
-            "confusion_ce": classifier.detach(),
-            "confusion_acc": accuracy,
-        }
-
-    def reconstruction(self, k: int, clean: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Decoder ``k``'s reconstruction loss on its items: the NLL of the clean mu-law codes
-        (WaveNet, teacher-forced) or the multi-resolution STFT distance (note bank)."""
-        if self.config.decoder != "wavenet":
-            return self.spectral(self.model.decoders[k](latents), clean)
-        codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
-        return F.cross_entropy(self.model.decoders[k](codes, latents), codes)
+        """The model's loss of one batch (``UniversalTranslator.loss``); validation passes
+        ``augmented=False`` so the encoder reads the clean audio."""
+        if not augmented:
+            batch = {k: v for k, v in batch.items() if k != "encoder_audio"}
+        return self.model.loss(batch, train_only=self.train_only)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         out = self.losses(batch, augmented=True)

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, InputError
 from latentmusic.jukebox.codes import (
@@ -55,44 +54,6 @@ def _warmup_optimizer(
 
 
 # =============================================================================== VQ-VAE
-class MultiSpectralLoss(torch.nn.Module):
-    """Jukebox's multi-resolution spectral loss (``jukebox/vqvae/vqvae.py``: multispectral).
-
-    Mean over STFT resolutions of ||S - S_hat||_F on *linear* magnitudes, divided by the
-    batch's mean ||S||_F (the official code divides by the data set's mean spectral norm).
-    No log-magnitude term: on sparse tonal spectra a log term rewards a silent output,
-    which matches the many near-empty bins, and the VQ-VAE gets stuck there.
-    """
-
-    def __init__(self, resolutions: tuple[tuple[int, int, int], ...]) -> None:
-        super().__init__()
-        self.resolutions = resolutions
-        for i, (_, _, win) in enumerate(resolutions):
-            self.register_buffer(f"window{i}", torch.hann_window(win), persistent=False)
-
-    def forward(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        total = est.new_zeros(())
-        for i, (n_fft, hop, win) in enumerate(self.resolutions):
-            window = getattr(self, f"window{i}")
-            s_ref = _magnitude(ref, n_fft, hop, win, window)
-            s_est = _magnitude(est, n_fft, hop, win, window)
-            diff = (s_ref - s_est).flatten(1).norm(dim=1)
-            scale = s_ref.flatten(1).norm(dim=1).mean().detach().clamp_min(1e-6)
-            total = total + diff.mean() / scale
-        return total / len(self.resolutions)
-
-
-def _magnitude(
-    x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor
-) -> torch.Tensor:
-    if x.shape[-1] < n_fft:
-        x = F.pad(x, (0, n_fft - x.shape[-1]))
-    spec = torch.stft(
-        x, n_fft, hop, win, window, center=True, pad_mode="reflect", return_complex=True
-    )
-    return torch.sqrt(spec.real**2 + spec.imag**2 + 1e-8)
-
-
 class VQVAEModule(FamilyModule):
     """Trains the three level autoencoders together (their losses are independent)."""
 
@@ -103,35 +64,10 @@ class VQVAEModule(FamilyModule):
         self.power = max(float(power), 1e-5)  # the official code's "bandwidth" normaliser
         self.data = data
         self.model = VQVAE(cfg)
-        self.stft_loss = MultiSpectralLoss(cfg.resolutions)
 
     def losses(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, float]]]:
-        """Total loss and per-level metrics for a (B, T) batch."""
-        from latentmusic.audio.spectral import spectral_convergence_db
-
-        out = self.model(audio)
-        total = audio.new_zeros(())
-        metrics = []
-        for recon, commit, stats in zip(out.recons, out.commit, out.stats, strict=True):
-            l2 = F.mse_loss(recon, audio) / self.power
-            spec = self.stft_loss(recon, audio)
-            loss = (
-                self.cfg.l2_weight * l2 + self.cfg.spectral_weight * spec + self.cfg.commit * commit
-            )
-            total = total + loss
-            metrics.append(
-                {
-                    "loss": float(loss.detach()),
-                    "l2": float(l2.detach()),
-                    "spectral": float(spec.detach()),
-                    "commit": float(commit.detach()),
-                    "sc_db": spectral_convergence_db(audio, recon.detach()),
-                    "used": stats["used"],
-                    "alive": stats["alive"],
-                    "entropy_bits": stats["entropy_bits"],
-                }
-            )
-        return total, metrics
+        """Total loss and per-level metrics for a (B, T) batch (``VQVAE.loss``)."""
+        return self.model.loss(audio, self.power)
 
     def _log(
         self, stage: str, total: torch.Tensor, metrics: list[dict[str, float]], n: int

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentmusic.audio.spectral import NormalisedSpectralLoss
 from latentmusic.errors import InputError
 from latentmusic.jukebox.config import VQVAEConfig
 from latentmusic.nn import timemajor as tm
@@ -223,6 +224,8 @@ class VQVAE(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.levels = nn.ModuleList(LevelAutoencoder(cfg, level) for level in range(cfg.levels))
+        # Non-persistent windows only: checkpoints hold no loss state.
+        self.spectral = NormalisedSpectralLoss(cfg.resolutions)
 
     @property
     def hops(self) -> tuple[int, ...]:
@@ -259,6 +262,41 @@ class VQVAE(nn.Module):
             out.commit.append(vq.commit_loss)
             out.stats.append(vq.stats)
         return out
+
+    def loss(
+        self, audio: torch.Tensor, power: float = 1.0
+    ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+        """The training objective of a (B, T) batch and each level's logged parts.
+
+        Every level reconstructs the audio by itself; their losses add up (they share no
+        weights). Per level: ``l2_weight`` x MSE / ``power`` (the data's mean power, the
+        official code's "bandwidth" normaliser) + ``spectral_weight`` x the normalised
+        multi-resolution spectral loss + ``commit`` x the commitment loss.
+        """
+        from latentmusic.audio.spectral import spectral_convergence_db
+
+        out = self(audio)
+        total = audio.new_zeros(())
+        metrics = []
+        for recon, commit, stats in zip(out.recons, out.commit, out.stats, strict=True):
+            l2 = F.mse_loss(recon, audio) / power
+            spec = self.spectral(recon, audio)
+            cfg = self.cfg
+            loss = cfg.l2_weight * l2 + cfg.spectral_weight * spec + cfg.commit * commit
+            total = total + loss
+            metrics.append(
+                {
+                    "loss": float(loss.detach()),
+                    "l2": float(l2.detach()),
+                    "spectral": float(spec.detach()),
+                    "commit": float(commit.detach()),
+                    "sc_db": spectral_convergence_db(audio, recon.detach()),
+                    "used": stats["used"],
+                    "alive": stats["alive"],
+                    "entropy_bits": stats["entropy_bits"],
+                }
+            )
+        return total, metrics
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, levels: list[int] | None = None) -> list[torch.Tensor]:

@@ -13,7 +13,8 @@ from latentmusic.audio.mulaw import mu_law_decode
 from latentmusic.audio.spectral import multi_resolution_stft_distance
 from latentmusic.errors import InputError
 from latentmusic.nn import wavenet_fused
-from latentmusic.nn.wavenet import DECODER_SIZES, WaveNetDecoder, WaveNetState, _sample
+from latentmusic.nn.wavenet import DECODER_SIZES, WaveNetDecoder
+from latentmusic.nn.wavenet_generation import WaveNetState, _sample, decode, resolve_backend
 
 BACKENDS = ["torch", "fused"]
 
@@ -48,8 +49,8 @@ def _tiny(kernel: int = 2, embedding: bool = False, hop: int = 4, seed: int = 0)
 
 def test_numba_kernel_is_available_and_auto_picks_it() -> None:
     assert wavenet_fused.available()
-    assert _tiny()._resolve_backend("auto") == "fused"
-    assert _tiny().double()._resolve_backend("auto") == "torch"
+    assert resolve_backend(_tiny(), "auto") == "fused"
+    assert resolve_backend(_tiny().double(), "auto") == "torch"
 
 
 @pytest.mark.parametrize(
@@ -70,8 +71,8 @@ def test_incremental_logits_equal_teacher_forced_for_reference_sizes(
 ) -> None:
     dec = _make(name)
     cond = torch.randn(1, dec.cond_channels, math.ceil(steps / dec.hop))
-    codes, _, logits = dec._decode(
-        cond, steps, temperature=1.0, seed=1, backend=backend, collect_logits=True
+    codes, _, logits = decode(
+        dec, cond, steps, temperature=1.0, seed=1, backend=backend, collect_logits=True
     )
     with torch.no_grad():
         ref = dec(codes, cond)
@@ -87,7 +88,7 @@ def test_exact_across_many_frames_blocks_and_a_batch(
 ) -> None:
     dec = _tiny(kernel, embedding)
     cond = torch.randn(3, 4, 160)  # 640 samples, 160 frames: several 32-frame blocks
-    codes, state, logits = dec._decode(cond, 600, seed=2, backend=backend, collect_logits=True)
+    codes, state, logits = decode(dec, cond, 600, seed=2, backend=backend, collect_logits=True)
     with torch.no_grad():
         ref = dec(codes, cond)
     assert (logits - ref).abs().max() < 1e-4
@@ -176,8 +177,8 @@ def test_sampling_follows_the_tempered_softmax(backend: str, temperature: float)
     dec = _tiny(seed=3)
     n = 4000
     cond = torch.randn(1, 4, 1).expand(n, 4, 1)  # identical first step for every batch item
-    codes, _, logits = dec._decode(
-        cond, 1, temperature, seed=0, backend=backend, collect_logits=True
+    codes, _, logits = decode(
+        dec, cond, 1, temperature, seed=0, backend=backend, collect_logits=True
     )
     p = torch.softmax(logits[0, :, 0].double() / temperature, 0)
     values = torch.arange(256, dtype=torch.float64)

@@ -12,7 +12,7 @@ from typing import Any
 _LAZY = {
     "NonCausalWaveNetEncoder": "latentmusic.nn.wavenet",
     "WaveNetDecoder": "latentmusic.nn.wavenet",
-    "WaveNetState": "latentmusic.nn.wavenet",
+    "WaveNetState": "latentmusic.nn.wavenet_generation",
 }
 
 __all__ = sorted(_LAZY)

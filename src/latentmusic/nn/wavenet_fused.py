@@ -26,7 +26,8 @@ from latentmusic.nn.numba_support import jit as _jit
 from latentmusic.nn.numba_support import numba
 
 if TYPE_CHECKING:
-    from latentmusic.nn.wavenet import WaveNetDecoder, WaveNetState, _Packed
+    from latentmusic.nn.wavenet import WaveNetDecoder
+    from latentmusic.nn.wavenet_generation import PackedWeights, WaveNetState
 
 _KERNELS: dict[str, Any] | None = None
 COMPILE_SECONDS: dict[str, float] = {}  # first-call compile (or cache load) time per entry
@@ -238,7 +239,7 @@ class FusedRunner:
     """Runs blocks of cached steps in the numba kernel, updating ``state`` in place."""
 
     def __init__(
-        self, model: WaveNetDecoder, packed: _Packed, state: WaveNetState, threads: int
+        self, model: WaveNetDecoder, packed: PackedWeights, state: WaveNetState, threads: int
     ) -> None:
         kernels = _kernels()
         assert kernels is not None, "numba is not available"

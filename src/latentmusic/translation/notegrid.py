@@ -30,15 +30,18 @@ Shapes (K pitches MIDI low..low+K-1, C = grid_channels, hop = spectrum_hop)::
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from latentmusic.nsynth.harmonic import exp_sigmoid
 from latentmusic.translation.notebank import NoteBankDecoder
-from latentmusic.translation.spectral_encoder import FLOOR, LOW_PITCH, N_FFT, semitone_filters
+from latentmusic.translation.spectral_encoder import (
+    LOW_PITCH,
+    N_FFT,
+    log_semitone_spectrum,
+    semitone_filters,
+)
 
 # Semitones from a pitch to its sub-octave and its harmonics 1..8 (round(12 log2 h)): the
 # evidence for "pitch k sounds" sits at these rows of the semitone spectrum.
@@ -89,12 +92,7 @@ class PitchGridEncoder(nn.Module):
 
     def grid(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) audio -> (B, C, K, F) latents, the grid before flattening."""
-        n = audio.shape[-1]
-        spec = torch.stft(
-            audio, N_FFT, self.hop, window=self.window, center=True, return_complex=True
-        ).abs()[..., : n // self.hop]  # frame j centred on sample j * hop
-        semis = torch.einsum("pf,bft->bpt", self.filters, spec)
-        semis = torch.log(semis + FLOOR) - math.log(FLOOR)  # 0 = silence, ~9 = full scale
+        semis = log_semitone_spectrum(audio, self.filters, self.window, self.hop)
         semis = F.pad(semis, (0, 0, 0, 1))  # the all-floor row
         x = semis[:, self.rows] * 0.1  # (B, J, K, T/hop)
         h = self.inp(x) + self.register_bias

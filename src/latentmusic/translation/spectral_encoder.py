@@ -46,6 +46,17 @@ def semitone_filters(n_fft: int, sample_rate: int) -> torch.Tensor:
     return (weights / weights.sum(dim=1, keepdim=True)).to(torch.float32)
 
 
+def log_semitone_spectrum(
+    audio: torch.Tensor, filters: torch.Tensor, window: torch.Tensor, hop: int
+) -> torch.Tensor:
+    """(B, T) audio -> (B, pitches, T // hop) log semitone magnitudes, 0 at the floor (-80 dB)
+    and about 9 at full scale; frame j is centred on sample j * hop."""
+    n = audio.shape[-1]
+    spec = torch.stft(audio, N_FFT, hop, window=window, center=True, return_complex=True)
+    spec = spec.abs()[..., : n // hop]
+    return torch.log(torch.einsum("pf,bft->bpt", filters, spec) + FLOOR) - math.log(FLOOR)
+
+
 class SpectralEncoder(nn.Module):
     """Audio -> latents through a fixed semitone spectrum and learnt non-causal convolutions."""
 
@@ -76,11 +87,7 @@ class SpectralEncoder(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) audio, T a multiple of pool -> (B, latent_dim, T / pool)."""
-        n = audio.shape[-1]
-        spec = torch.stft(
-            audio, N_FFT, self.hop, window=self.window, center=True, return_complex=True
-        ).abs()[..., : n // self.hop]  # frame j centred on sample j * hop
-        x = torch.log(torch.einsum("pf,bft->bpt", self.filters, spec) + FLOOR) - math.log(FLOOR)
+        x = log_semitone_spectrum(audio, self.filters, self.window, self.hop)
         h = self.inp(x * 0.1)
         for conv in self.convs:
             h = h + F.gelu(conv(h))

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_paper_preset_is_the_published_model() -> None:
     p = PRESETS["paper"]
     assert (p.sample_rate, p.mu, p.crop, p.bottleneck, p.hop) == (16000, 255, 6144, 16, 512)
-    assert (p.encoder_layers, p.encoder_cycle, p.encoder_width, p.encoder_kernel) == (
+    assert (p.encoder_layers, p.encoder_cycle, p.encoder_channels, p.encoder_kernel) == (
         30,
         10,
         128,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from latentmusic.errors import ConfigError
 
@@ -42,11 +43,14 @@ class NSynthConfig:
     """WaveNet autoencoder: non-causal dilated encoder -> 16-dim embedding every ``hop`` samples
     -> causal WaveNet decoder conditioned on it, predicting 8-bit mu-law codes."""
 
+    # The WaveNet encoder's knobs have the translation family's names (was encoder_width).
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"encoder_width": "encoder_channels"}
+
     sample_rate: int = 16000
     mu: int = 255  # 8-bit mu-law: mu + 1 = 256 softmax classes
     crop: int = 6144  # training crop (samples); a multiple of hop
     # Non-causal temporal encoder (start conv, then ReLU -> dilated conv -> ReLU -> 1x1 residual).
-    encoder_width: int = 128
+    encoder_channels: int = 128
     encoder_layers: int = 30
     encoder_cycle: int = 10  # dilations 1, 2, ..., 2**(cycle-1), repeated
     encoder_kernel: int = 3
@@ -82,7 +86,7 @@ class NSynthConfig:
             "sample_rate",
             "mu",
             "crop",
-            "encoder_width",
+            "encoder_channels",
             "encoder_layers",
             "encoder_cycle",
             "encoder_kernel",
@@ -197,10 +201,12 @@ class HarmonicConfig:
     Trained with the multi-resolution STFT loss (the eval's spectral distance).
     """
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"encoder_width": "encoder_channels"}
+
     sample_rate: int = 16000
     crop: int = 8192  # training crop (samples); a multiple of hop
     # Non-causal encoder, as NSynthConfig's (it reads the mu-law companded signal).
-    encoder_width: int = 32
+    encoder_channels: int = 32
     encoder_layers: int = 20
     encoder_cycle: int = 10
     encoder_kernel: int = 3
@@ -220,7 +226,7 @@ class HarmonicConfig:
 
     def validate(self) -> None:
         positive = (
-            "sample_rate", "crop", "encoder_width", "encoder_layers", "encoder_cycle",
+            "sample_rate", "crop", "encoder_channels", "encoder_layers", "encoder_cycle",
             "encoder_kernel", "bottleneck", "hop", "control_hop", "hidden", "mlp_layers",
             "n_harmonics",
         )  # fmt: skip
@@ -256,7 +262,7 @@ PRESETS: dict[str, NSynthConfig] = {
     # 40% of the training cost. Same embedding as the paper: 16 dims every 512 samples.
     "small": NSynthConfig(
         crop=4096,
-        encoder_width=32,
+        encoder_channels=32,
         encoder_layers=20,
         encoder_cycle=10,
         encoder_kernel=3,
@@ -272,7 +278,7 @@ PRESETS: dict[str, NSynthConfig] = {
     # Tests: trains in seconds.
     "tiny": NSynthConfig(
         crop=1024,
-        encoder_width=16,
+        encoder_channels=16,
         encoder_layers=4,
         encoder_cycle=4,
         encoder_kernel=3,
@@ -320,7 +326,7 @@ HARMONIC_PRESETS: dict[str, HarmonicConfig] = {
     # Tests: trains in seconds.
     "tiny": HarmonicConfig(
         crop=4096,
-        encoder_width=16,
+        encoder_channels=16,
         encoder_layers=4,
         encoder_cycle=4,
         hop=128,

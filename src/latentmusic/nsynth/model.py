@@ -32,7 +32,7 @@ def nsynth_encoder(config: Any) -> NonCausalWaveNetEncoder:
     by the WaveNet autoencoder and the harmonic model, so both embed notes the same way."""
     return NonCausalWaveNetEncoder(
         in_channels=1,
-        channels=config.encoder_width,
+        channels=config.encoder_channels,
         layers=config.encoder_layers,
         cycle=config.encoder_cycle,
         kernel=config.encoder_kernel,

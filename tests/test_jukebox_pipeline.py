@@ -329,8 +329,10 @@ def test_an_unknown_judge_is_refused_in_one_sentence() -> None:
     from latentmusic.errors import InputError
     from latentmusic.jukebox.evaluate import _options
 
-    assert _options({})["judge"] == "decoded"
-    with pytest.raises(InputError, match="judge option is 'ears'; use one of decoded, real"):
+    assert _options({}).judge == "decoded"
+    with pytest.raises(
+        InputError, match="jukebox eval option 'judge' must be one of decoded, real, not 'ears'"
+    ):
         _options({"judge": "ears"})
 
 

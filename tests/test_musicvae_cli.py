@@ -231,4 +231,4 @@ def test_eval_reports_reconstruction_interpolation_attributes_and_prior(
     code, _, err = run_cli(
         capsys, "eval", "musicvae", "--model", out, "--data", data, "--option", "speed=3"
     )
-    assert code == 1 and "Unknown option(s) speed" in err
+    assert code == 1 and "Unknown musicvae eval option 'speed'; known options: windows" in err

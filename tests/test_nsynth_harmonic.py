@@ -361,5 +361,5 @@ def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None
         {"seconds": "0.25", "page_notes": "0", "pitch": "estimate"},
     )
     assert estimated["systems"]["harmonic"]["pitch_accuracy"] == 1.0
-    with pytest.raises(InputError, match="label or estimate"):
+    with pytest.raises(InputError, match="'pitch' must be one of label, estimate, not 'guess'"):
         evaluate(overfit["run"], data, "test", tmp_path / "eval3", [], {"pitch": "guess"})

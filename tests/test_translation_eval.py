@@ -30,7 +30,9 @@ def test_unknown_option_is_one_clear_error() -> None:
         InputError, match="Unknown translation eval option 'pieces'; known options: max_pieces"
     ):
         parse_options({"pieces": "3"})
-    with pytest.raises(InputError, match="Option seconds expects a float, got 'long'"):
+    with pytest.raises(
+        InputError, match="translation eval option 'seconds' must be a number, not 'long'"
+    ):
         parse_options({"seconds": "long"})
 
 

@@ -30,12 +30,14 @@ fitted on), ``judge_files`` (training files per genre for the judge, default 24)
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,54 +56,34 @@ from latentmusic.jukebox.codes import (
 from latentmusic.jukebox.labels import lyrics_window
 from latentmusic.jukebox.prior import Conditioning, Prior
 from latentmusic.jukebox.sampling import JukeboxRun, generate, load_run
+from latentmusic.train.config import parse_options
 
-OPTIONS = {
-    "max_files": "24",
-    "seconds": "8",
-    "samples_per_genre": "4",
-    "sample_seconds": "2",
-    "upsample": "false",
-    "temperature": "1.0",
-    "seed": "0",
-    "continuations": "12",
-    "prime_seconds": "2",
-    "judge": "decoded",
-    "judge_files": "24",
-}
-JUDGES = ("decoded", "real")
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """``--option key=value`` of ``latentmusic eval jukebox``."""
+
+    max_files: int = 24
+    seconds: float = 8.0
+    samples_per_genre: int = 4
+    sample_seconds: float = 2.0
+    upsample: bool = False
+    temperature: float = 1.0
+    seed: int = 0
+    continuations: int = 12
+    prime_seconds: float = 2.0
+    judge: Literal["decoded", "real"] = "decoded"
+    judge_files: int = 24
+
+
 _JUDGE_WORDS = {
     "decoded": "training audio as the decoder renders it",
     "real": "real training audio",
 }
 
 
-def _options(options: dict[str, str]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise InputError(
-            f"Unknown eval option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}."
-        )
-    merged = {**OPTIONS, **options}
-    if merged["judge"] not in JUDGES:
-        raise InputError(
-            f"The judge option is {merged['judge']!r}; use one of {', '.join(JUDGES)}."
-        )
-    try:
-        return {
-            "max_files": int(merged["max_files"]),
-            "seconds": float(merged["seconds"]),
-            "samples_per_genre": int(merged["samples_per_genre"]),
-            "sample_seconds": float(merged["sample_seconds"]),
-            "upsample": merged["upsample"].lower() in ("1", "true", "yes", "on"),
-            "temperature": float(merged["temperature"]),
-            "seed": int(merged["seed"]),
-            "continuations": int(merged["continuations"]),
-            "prime_seconds": float(merged["prime_seconds"]),
-            "judge": merged["judge"],
-            "judge_files": int(merged["judge_files"]),
-        }
-    except ValueError as exc:
-        raise InputError(f"An eval option has a value of the wrong type ({exc}).") from exc
+def _options(options: dict[str, str]) -> EvalOptions:
+    return parse_options(EvalOptions, options, "jukebox eval option")
 
 
 # ----------------------------------------------------------------------------- data
@@ -294,9 +276,9 @@ def _renderer(run: JukeboxRun, level: int) -> Callable[[np.ndarray], np.ndarray]
     return render
 
 
-def _decoded_level(run: JukeboxRun, opts: dict[str, Any]) -> int:
+def _decoded_level(run: JukeboxRun, opts: EvalOptions) -> int:
     """The level samples are decoded from: 0 through the upsamplers, else the top."""
-    if opts["upsample"] and len(run.upsamplers) == len(run.vqvae.hops) - 1:
+    if opts.upsample and len(run.upsamplers) == len(run.vqvae.hops) - 1:
         return 0
     return len(run.vqvae.hops) - 1
 
@@ -307,7 +289,7 @@ def conditioning_check(
     genres: list[str],
     train_files: list[LabeledFile],
     test_files: list[LabeledFile],
-    opts: dict[str, Any],
+    opts: EvalOptions,
 ) -> dict[str, Any]:
     """Sample per genre, classify each sample with the genre judge, compare to chance."""
     prior = run.prior
@@ -317,7 +299,7 @@ def conditioning_check(
     level = _decoded_level(run, opts)
     render = _renderer(run, level)
     for f in real:
-        audio = _audio(f, sr, opts["sample_seconds"])
+        audio = _audio(f, sr, opts.sample_seconds)
         real_hits += clf.predict([audio])[0] == f.genre
         recon_hits += clf.predict([render(audio)])[0] == f.genre
     per_genre = {}
@@ -329,13 +311,13 @@ def conditioning_check(
         artist = artists[0] if artists else prior.vocab.artists[0]
         result = generate(
             run,
-            opts["sample_seconds"],
+            opts.sample_seconds,
             artist=artist,
             genre=genre,
-            temperature=opts["temperature"],
-            seed=opts["seed"] + gi,
-            batch=opts["samples_per_genre"],
-            upsample=opts["upsample"],
+            temperature=opts.temperature,
+            seed=opts.seed + gi,
+            batch=opts.samples_per_genre,
+            upsample=opts.upsample,
         )
         predicted = clf.predict(result.audio)
         n_hit = sum(p == genre for p in predicted)
@@ -350,7 +332,7 @@ def conditioning_check(
     chance = 1.0 / len(genres)
     return {
         "genres": genres,
-        "judge": opts["judge"],
+        "judge": opts.judge,
         "decoded_level": level,
         "sample_accuracy": accuracy,
         "chance": chance,
@@ -369,36 +351,36 @@ def continuation_check(
     clf: TimbreClassifier,
     genres: list[str],
     test_files: list[LabeledFile],
-    opts: dict[str, Any],
+    opts: EvalOptions,
 ) -> dict[str, Any]:
     """Continue the opening of held-out files; is the continuation still their instrument?"""
     sr = run.sample_rate
-    prime_n = int(round(opts["prime_seconds"] * sr))
-    prompts = _pick([f for f in test_files if f.genre in genres], None, opts["continuations"])
+    prime_n = int(round(opts.prime_seconds * sr))
+    prompts = _pick([f for f in test_files if f.genre in genres], None, opts.continuations)
     hits, rows = 0, []
     for i, f in enumerate(prompts):
-        audio = _audio(f, sr, opts["prime_seconds"] + opts["sample_seconds"])
+        audio = _audio(f, sr, opts.prime_seconds + opts.sample_seconds)
         if len(audio) < prime_n:
             continue
         result = generate(
             run,
-            opts["prime_seconds"] + opts["sample_seconds"],
+            opts.prime_seconds + opts.sample_seconds,
             artist=f.artist if f.artist in run.prior.vocab.artists else None,
             genre=f.genre,
             prime_audio=audio[:prime_n],
-            temperature=opts["temperature"],
-            seed=opts["seed"] + i,
-            upsample=opts["upsample"],
+            temperature=opts.temperature,
+            seed=opts.seed + i,
+            upsample=opts.upsample,
         )
         predicted = clf.predict([result.audio[0, prime_n:]])[0]
         hits += predicted == f.genre
         rows.append({"prompt": f.relpath, "genre": f.genre, "continuation_judged": predicted})
     if not rows:
-        return {"skipped": f"no held-out file is longer than {opts['prime_seconds']:g} s"}
+        return {"skipped": f"no held-out file is longer than {opts.prime_seconds:g} s"}
     return {
         "decoded_level": _decoded_level(run, opts),
-        "prime_seconds": opts["prime_seconds"],
-        "continuation_seconds": opts["sample_seconds"],
+        "prime_seconds": opts.prime_seconds,
+        "continuation_seconds": opts.sample_seconds,
         "accuracy": hits / len(rows),
         "chance": 1.0 / len(genres),
         "prompts": rows,
@@ -411,16 +393,16 @@ def _evaluate_run(
     files: list[LabeledFile],
     codes_dir: Path | None,
     split: str,
-    opts: dict[str, Any],
+    opts: EvalOptions,
     conditioning: bool,
 ) -> dict[str, Any]:
-    test_files = _pick(files, split, opts["max_files"])
+    test_files = _pick(files, split, opts.max_files)
     if not test_files:
         raise InputError(f"The data has no files in split '{split}'.")
     train_files = [f for f in files if f.split == "train"]
     results: dict[str, Any] = {
         "model": str(run.path),
-        "vqvae": vqvae_metrics(run, test_files, opts["seconds"]),
+        "vqvae": vqvae_metrics(run, test_files, opts.seconds),
     }
     models = {}
     if run.prior is not None:
@@ -428,13 +410,13 @@ def _evaluate_run(
     for level, up in sorted(run.upsamplers.items(), reverse=True):
         models[f"upsampler (level {level})"] = up
     if models:
-        train_pick = _pick(files, "train", max(opts["max_files"], 4 * len(test_files)))
+        train_pick = _pick(files, "train", max(opts.max_files, 4 * len(test_files)))
         train_codes = [
-            _codes_of(f, run, codes_dir, opts["seconds"] if codes_dir is None else None)
+            _codes_of(f, run, codes_dir, opts.seconds if codes_dir is None else None)
             for f in train_pick
         ]
         test_codes = [
-            _codes_of(f, run, codes_dir, opts["seconds"] if codes_dir is None else None)
+            _codes_of(f, run, codes_dir, opts.seconds if codes_dir is None else None)
             for f in test_files
         ]
         priors = []
@@ -465,14 +447,14 @@ def _evaluate_run(
             results["conditioning"] = {"skipped": "fewer than two genres in the training data"}
             return results
         judge_files = _pick(
-            [f for f in train_files if f.genre in genres], None, opts["judge_files"] * len(genres)
+            [f for f in train_files if f.genre in genres], None, opts.judge_files * len(genres)
         )
-        render = _renderer(run, _decoded_level(run, opts)) if opts["judge"] == "decoded" else None
-        clf = genre_classifier(judge_files, genres, run.sample_rate, opts["sample_seconds"], render)
+        render = _renderer(run, _decoded_level(run, opts)) if opts.judge == "decoded" else None
+        clf = genre_classifier(judge_files, genres, run.sample_rate, opts.sample_seconds, render)
         results["conditioning"] = conditioning_check(
             run, clf, genres, train_files, test_files, opts
         )
-        if opts["continuations"] > 0:
+        if opts.continuations > 0:
             results["continuation"] = continuation_check(run, clf, genres, test_files, opts)
     return results
 
@@ -490,12 +472,12 @@ def evaluate(
     start = time.perf_counter()
     files, codes_dir, _ = _data_files(Path(data))
     run = load_run(model)
-    torch.manual_seed(opts["seed"])
+    torch.manual_seed(opts.seed)
     results = {
         "family": "jukebox",
         "split": split,
         "data": str(data),
-        "options": opts,
+        "options": dataclasses.asdict(opts),
         **_evaluate_run(run, files, codes_dir, split, opts, conditioning=True),
     }
     if baselines:

@@ -24,9 +24,11 @@ samples (256), temperature (0.5, for prior samples), magnitude (1.0), seed (0).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,32 +47,27 @@ from latentmusic.musicvae.attributes import (
 )
 from latentmusic.musicvae.data import build_dataset
 from latentmusic.musicvae.model import MusicVAE, load_model
+from latentmusic.train.config import parse_options
 
-DEFAULTS = {
-    "windows": 1024,
-    "pairs": 32,
-    "interp_steps": 11,
-    "samples": 256,
-    "temperature": 0.5,
-    "magnitude": 1.0,
-    "seed": 0,
-}
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """``--option key=value`` of ``latentmusic eval musicvae``."""
+
+    windows: int = 1024
+    pairs: int = 32
+    interp_steps: int = 11
+    samples: int = 256
+    temperature: float = 0.5
+    magnitude: float = 1.0
+    seed: int = 0
+
+
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 
 
-def _options(options: dict[str, str]) -> dict[str, float]:
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise InputError(
-            f"Unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}."
-        )
-    out: dict[str, float] = dict(DEFAULTS)
-    for key, value in options.items():
-        try:
-            out[key] = type(DEFAULTS[key])(float(value))
-        except ValueError as exc:
-            raise InputError(f"--option {key} expects a number, not {value!r}.") from exc
-    return out
+def _options(options: dict[str, str]) -> EvalOptions:
+    return parse_options(EvalOptions, options, "musicvae eval option")
 
 
 def _batched(fn, items: torch.Tensor, size: int = 256) -> torch.Tensor:  # noqa: ANN001
@@ -247,7 +244,7 @@ def attribute_effects(
     return out
 
 
-def evaluate_one(path: Path, data: Path, split: str, opts: dict[str, float]) -> dict[str, Any]:
+def evaluate_one(path: Path, data: Path, split: str, opts: EvalOptions) -> dict[str, Any]:
     start = time.perf_counter()
     model = load_model(path)
     config = model.config
@@ -257,15 +254,13 @@ def evaluate_one(path: Path, data: Path, split: str, opts: dict[str, float]) -> 
         raise InputError(
             f"{data} has no usable {config.bars}-bar {config.representation} windows in its '{split}' split."
         )
-    rng = np.random.default_rng(int(opts["seed"]))
-    if len(windows) > opts["windows"]:
-        windows = windows[np.sort(rng.choice(len(windows), int(opts["windows"]), replace=False))]
+    rng = np.random.default_rng(int(opts.seed))
+    if len(windows) > opts.windows:
+        windows = windows[np.sort(rng.choice(len(windows), int(opts.windows), replace=False))]
     tokens = torch.from_numpy(windows.astype(np.int64))
-    torch.manual_seed(int(opts["seed"]))
-    recon, _ = reconstruction(model, tokens, int(opts["seed"]))
-    interp = interpolation(
-        model, tokens, int(opts["pairs"]), int(opts["interp_steps"]), int(opts["seed"])
-    )
+    torch.manual_seed(int(opts.seed))
+    recon, _ = reconstruction(model, tokens, int(opts.seed))
+    interp = interpolation(model, tokens, int(opts.pairs), int(opts.interp_steps), int(opts.seed))
     vector_file = path / VECTORS_FILE
     if vector_file.is_file():
         vectors, source = load_vectors(vector_file), str(vector_file)
@@ -277,12 +272,12 @@ def evaluate_one(path: Path, data: Path, split: str, opts: dict[str, float]) -> 
                 compute_vectors(model, train_set.windows),
                 f"computed on {data} (train)",
             )
-    attrs = attribute_effects(model, tokens, vectors, float(opts["magnitude"]))
+    attrs = attribute_effects(model, tokens, vectors, float(opts.magnitude))
     attrs["vectors_from"] = source
-    gen = torch.Generator().manual_seed(int(opts["seed"]))
+    gen = torch.Generator().manual_seed(int(opts.seed))
     with torch.no_grad():
-        z = torch.randn(int(opts["samples"]), config.z_size, generator=gen)
-        samples = model.decode_tokens(z, float(opts["temperature"]), generator=gen).numpy()
+        z = torch.randn(int(opts.samples), config.z_size, generator=gen)
+        samples = model.decode_tokens(z, float(opts.temperature), generator=gen).numpy()
     return {
         "checkpoint": str(path),
         "preset": model.preset,
@@ -297,7 +292,7 @@ def evaluate_one(path: Path, data: Path, split: str, opts: dict[str, float]) -> 
         "interpolation": interp,
         "attributes": attrs,
         "prior_samples": {
-            "temperature": float(opts["temperature"]),
+            "temperature": float(opts.temperature),
             "count": int(len(samples)),
             "samples": token_stats(model, samples),
             "data": token_stats(model, windows.astype(np.int64)),
@@ -319,7 +314,10 @@ def evaluate(
     """Evaluate ``model`` (and ``baselines``) on ``data``'s ``split``; write results.json + index.html."""
     opts = _options(options)
     out = ensure_writable_dir(out)
-    results = {"options": opts, "model": evaluate_one(Path(model), Path(data), split, opts)}
+    results = {
+        "options": dataclasses.asdict(opts),
+        "model": evaluate_one(Path(model), Path(data), split, opts),
+    }
     results["baselines"] = [evaluate_one(Path(b), Path(data), split, opts) for b in baselines]
     write_json(out / "results.json", results)
     plot = _plot_interpolation(results["model"], out / "interpolation.png")

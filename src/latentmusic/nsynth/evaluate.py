@@ -26,63 +26,57 @@ Writes ``OUT/results.json`` and ``OUT/index.html`` (players and rainbowgrams), a
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
+from latentmusic.train.config import parse_options
 
-DEFAULTS: dict[str, Any] = {
-    "max_notes": 16,  # notes of the split to evaluate (evenly spread over instruments/pitches)
-    "seconds": 1.0,  # how much of each note (from its onset) is reconstructed and measured
-    "temperature": 1.0,  # WaveNet sampling temperature
-    "seed": 0,
-    "backend": "auto",
-    "batch": 8,  # notes decoded together
-    "page_notes": 8,  # notes shown with players and rainbowgrams
-    "classifier_notes": 2000,  # training notes the family classifier sees (at most)
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """``--option key=value`` of ``latentmusic eval nsynth``."""
+
+    max_notes: int = 16  # notes of the split to evaluate (evenly spread over instruments/pitches)
+    seconds: float = 1.0  # how much of each note (from its onset) is reconstructed and measured
+    temperature: float = 1.0  # WaveNet sampling temperature
+    seed: int = 0
+    backend: Literal["auto", "torch", "fused"] = "auto"
+    batch: int = 8  # notes decoded together
+    page_notes: int = 8  # notes shown with players and rainbowgrams
+    classifier_notes: int = 2000  # training notes the family classifier sees (at most)
     # Pitch-conditioned models (harmonic): play the note's "label", or "estimate" it from the
     # original audio (pyin) as `nsynth reconstruct` does for a file without a label.
-    "pitch": "label",
-    "morph_pairs": 4,  # instrument pairs morphed (0: skip the morph measure)
-    "morph_steps": 5,  # steps of each morph, both ends included
-}
+    pitch: Literal["label", "estimate"] = "label"
+    morph_pairs: int = 4  # instrument pairs morphed (0: skip the morph measure)
+    morph_steps: int = 5  # steps of each morph, both ends included
+
+    def validate(self) -> None:
+        if self.max_notes < 1 or self.seconds <= 0 or self.batch < 1 or self.page_notes < 0:
+            raise InputError(
+                "Eval options max_notes and batch must be >= 1, seconds > 0, page_notes >= 0."
+            )
+        if self.morph_pairs < 0 or self.morph_steps < 2:
+            raise InputError("Eval options morph_pairs must be >= 0 and morph_steps >= 2.")
+        if self.classifier_notes < 2:
+            raise InputError("Eval option classifier_notes must be at least 2.")
+
+
 N_MELS = 64
 CENTS_TOLERANCE = 50.0
 
 
-def _options(options: dict[str, str]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise InputError(
-            f"Unknown nsynth eval option(s) {', '.join(unknown)}; valid: {', '.join(DEFAULTS)}."
-        )
-    out = dict(DEFAULTS)
-    for key, value in options.items():
-        kind = type(DEFAULTS[key])
-        try:
-            out[key] = kind(value) if kind is not int else int(float(value))
-        except ValueError as exc:
-            raise InputError(
-                f"Eval option {key} must be a {kind.__name__}, not {value!r}."
-            ) from exc
-    if out["max_notes"] < 1 or out["seconds"] <= 0 or out["batch"] < 1 or out["page_notes"] < 0:
-        raise InputError(
-            "Eval options max_notes and batch must be >= 1, seconds > 0, page_notes >= 0."
-        )
-    if out["pitch"] not in ("label", "estimate"):
-        raise InputError(f"Eval option pitch must be label or estimate, not {out['pitch']!r}.")
-    if out["morph_pairs"] < 0 or out["morph_steps"] < 2:
-        raise InputError("Eval options morph_pairs must be >= 0 and morph_steps >= 2.")
-    if out["classifier_notes"] < 2:
-        raise InputError("Eval option classifier_notes must be at least 2.")
-    return out
+def _options(options: dict[str, str]) -> EvalOptions:
+    return parse_options(EvalOptions, options, "nsynth eval option")
 
 
 # ---- measurements ------------------------------------------------------------------------------
@@ -271,7 +265,7 @@ def evaluate(
     from latentmusic.nsynth.verbs import decode_options, load_model
 
     opts = _options(options)
-    decode_kw = decode_options(opts["temperature"], opts["seed"], opts["backend"])
+    decode_kw = decode_options(opts.temperature, opts.seed, opts.backend)
     systems: dict[str, Any] = {}
     for path in [Path(model), *map(Path, baselines)]:
         m = load_model(path)
@@ -284,22 +278,22 @@ def evaluate(
     if any(m.sample_rate != sr for m in systems.values()):
         raise InputError("The model and its baselines must share one sample rate to be compared.")
     hop = math.lcm(*(m.hop for m in systems.values()))
-    length = int(opts["seconds"] * sr) // hop * hop
+    length = int(opts.seconds * sr) // hop * hop
     if length < hop:
         raise InputError(
-            f"seconds={opts['seconds']} is shorter than one embedding frame ({hop} samples)."
+            f"seconds={opts.seconds} is shorter than one embedding frame ({hop} samples)."
         )
 
     split_notes = sorted(read_examples(data, split), key=_note_key)
     if not split_notes:
         raise InputError(f"The '{split}' split of {data} has no notes.")
-    notes = _spread(split_notes, opts["max_notes"])
+    notes = _spread(split_notes, opts.max_notes)
     train_notes = sorted(read_examples(data, "train"), key=_note_key)
     if not train_notes:
         raise InputError(
             f"{data} has no training notes to fit the instrument-family classifier on."
         )
-    train_notes = _spread(train_notes, opts["classifier_notes"])
+    train_notes = _spread(train_notes, opts.classifier_notes)
 
     # Instrument-family classifier on the real training notes, same clip length as evaluated.
     classifier = TimbreClassifier.fit(
@@ -320,12 +314,12 @@ def evaluate(
     for name, m in systems.items():
         started = time.perf_counter()
         parts = []
-        for i in range(0, len(notes), opts["batch"]):
+        for i in range(0, len(notes), opts.batch):
             kw = dict(decode_kw)
-            if getattr(m, "takes_pitch", False) and opts["pitch"] == "label":
-                kw["pitch"] = labels[i : i + opts["batch"]]  # else the model estimates it
+            if getattr(m, "takes_pitch", False) and opts.pitch == "label":
+                kw["pitch"] = labels[i : i + opts.batch]  # else the model estimates it
             with torch.no_grad():
-                parts.append(m.reconstruct(originals[i : i + opts["batch"]], **kw).numpy())
+                parts.append(m.reconstruct(originals[i : i + opts.batch], **kw).numpy())
         audio_by_system[name] = np.concatenate(parts)
         timing[name] = (time.perf_counter() - started) / len(notes)
 
@@ -373,7 +367,7 @@ def evaluate(
             summary[name]["seconds_per_note"] = timing[name]
 
     out = ensure_writable_dir(out)
-    shown = per_note[: opts["page_notes"]]
+    shown = per_note[: opts.page_notes]
     for i, entry in enumerate(shown):
         for name, rec in entry["systems"].items():
             stem = f"{i:02d}_{name}"
@@ -383,7 +377,7 @@ def evaluate(
             rec["rainbowgram"] = f"rainbowgrams/{stem}.png"
 
     morph: dict[str, Any] = {"skipped": "morph_pairs=0"}
-    if opts["morph_pairs"]:
+    if opts.morph_pairs:
         from latentmusic.nsynth.morph import measure_morphs
 
         morph = measure_morphs(systems, split_notes, length, opts, decode_kw, out)
@@ -396,7 +390,7 @@ def evaluate(
         "split": split,
         "notes": len(notes),
         "seconds": length / sr,
-        "options": opts,
+        "options": dataclasses.asdict(opts),
         "classifier": {
             "kind": f"logistic regression on mean/std of {N_MELS}-band log-mel (audio.judge)",
             "n_train": classifier.n_train,

@@ -25,9 +25,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from latentmusic.nsynth.evaluate import EvalOptions
 
 MORPH_PITCHES = (60, 67, 53, 72)  # pair k morphs at the shared pitch nearest the k-th of these
 MONOTONE_TOLERANCE = 0.01  # a judge's probability is not exact to 1 %: such rises are ties
@@ -127,7 +130,7 @@ def measure_morphs(
     systems: dict[str, Any],
     notes: Sequence[Any],
     length: int,
-    opts: dict[str, Any],
+    opts: EvalOptions,
     decode_kw: dict[str, Any],
     out: Any,
 ) -> dict[str, Any]:
@@ -148,8 +151,8 @@ def measure_morphs(
     )
 
     sr = next(iter(systems.values())).sample_rate
-    steps = opts["morph_steps"]
-    pairs = choose_pairs(notes, opts["morph_pairs"])
+    steps = opts.morph_steps
+    pairs = choose_pairs(notes, opts.morph_pairs)
     if not pairs:
         return {"skipped": "the split needs two instruments that share a pitch"}
     ends = {n.note_str for a, b, _ in pairs for n in (a, b)}
@@ -158,7 +161,7 @@ def measure_morphs(
     rest = [n for n in pool if n.note_str not in ends]
     if {int(n.instrument) for n in rest} != wanted:
         rest = pool  # an instrument with no other note: the judge hears the endpoints too
-    rest = _spread(rest, opts["classifier_notes"])
+    rest = _spread(rest, opts.classifier_notes)
     judge = TimbreClassifier.fit(
         (_load_clip(n.audio_path, sr, length) for n in rest),
         [int(n.instrument) for n in rest],
@@ -180,7 +183,7 @@ def measure_morphs(
         }
         for name, m in systems.items():
             kw = dict(decode_kw)
-            if getattr(m, "takes_pitch", False) and opts["pitch"] == "label":
+            if getattr(m, "takes_pitch", False) and opts.pitch == "label":
                 kw["pitch"] = float(pitch)  # else the model plays A's estimated pitch
             started = time.perf_counter()
             with torch.no_grad():

@@ -195,3 +195,23 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         raise ConfigError(f"Config values do not make a {cls.__name__}: {exc}") from exc
     _check_size(config)
     return config
+
+
+def parse_options(cls: type[C], options: Mapping[str, Any], what: str) -> C:
+    """A frozen dataclass of options (an eval's ``--option key=value``) from strings, coerced
+    by the code that coerces ``--set``; the class's ``validate()`` runs last. Every failure
+    is one InputError sentence (``what`` names the options, e.g. "nsynth eval option")."""
+    from latentmusic.errors import InputError
+
+    types_ = _field_types(cls)
+    unknown = sorted(set(options) - set(types_))
+    if unknown:
+        raise InputError(f"Unknown {what} '{unknown[0]}'; known options: {', '.join(types_)}.")
+    try:
+        parsed = cls(**{k: _coerce(v, types_[k], k) for k, v in options.items()})
+    except ConfigError as exc:
+        raise InputError(f"The {what} {exc}") from exc
+    validate = getattr(parsed, "validate", None)
+    if callable(validate):
+        validate()
+    return parsed

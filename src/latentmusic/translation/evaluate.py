@@ -12,11 +12,12 @@ excerpt of the same piece rendered in t. For every test excerpt and every target
 (c) the same numbers for baselines: the untranslated input, ablation checkpoints passed
     as ``baselines``, and inputs from domains the model never saw (held-out).
 
-Options (``--option key=value``) bound the CPU time; see ``OPTIONS``.
+Options (``--option key=value``) bound the CPU time; see ``EvalOptions``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import time
@@ -33,43 +34,36 @@ from latentmusic.audio.formats import is_audio
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
+from latentmusic.train.config import parse_options as parse_typed_options
 from latentmusic.translation.model import UniversalTranslator, load_translator
 
-OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "max_pieces": (int, 3, "test pieces per source domain"),
-    "seconds": (float, 2.0, "length of each excerpt"),
-    "offset": (float, 1.0, "where excerpts start in each piece (s); earlier if the piece is short"),
-    "classifier_files": (int, 24, "training files per domain for the domain classifier"),
-    "classifier_crops": (int, 4, "excerpts per training file for the domain classifier"),
-    "heldout": (
-        str,
-        "",
-        "comma-separated: a folder of audio of an unseen domain, or data domains the model never saw",
-    ),
-    "temperature": (float, 1.0, "sampling temperature of the decoders"),
-    "seed": (int, 0, "random seed (sampling, classifier crops)"),
-    "examples": (int, 8, "translations with players in index.html"),
-}
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """``--option key=value`` of ``latentmusic eval translation`` (they bound the CPU time)."""
+
+    max_pieces: int = 3  # test pieces per source domain
+    seconds: float = 2.0  # length of each excerpt
+    offset: float = 1.0  # where excerpts start in each piece (s); earlier if the piece is short
+    classifier_files: int = 24  # training files per domain for the domain classifier
+    classifier_crops: int = 4  # excerpts per training file for the domain classifier
+    # Comma-separated: a folder of audio of an unseen domain, or data domains the model never saw.
+    heldout: str = ""
+    temperature: float = 1.0  # sampling temperature of the decoders
+    seed: int = 0  # random seed (sampling, classifier crops)
+    examples: int = 8  # translations with players in index.html
+
+    def validate(self) -> None:
+        for key in ("max_pieces", "classifier_files", "classifier_crops"):
+            if getattr(self, key) < 1:
+                raise InputError(f"Option {key} must be at least 1, got {getattr(self, key)}.")
+        if not self.seconds > 0 or self.offset < 0:
+            raise InputError("Option seconds must be positive and offset non-negative.")
 
 
-def parse_options(options: dict[str, str]) -> dict[str, Any]:
+def parse_options(options: dict[str, str]) -> EvalOptions:
     """Typed options with defaults; an unknown key or a bad value is one InputError."""
-    out = {key: default for key, (_, default, _) in OPTIONS.items()}
-    for key, value in options.items():
-        if key not in OPTIONS:
-            known = ", ".join(f"{k} ({v[2]})" for k, v in OPTIONS.items())
-            raise InputError(f"Unknown translation eval option '{key}'; known options: {known}.")
-        kind = OPTIONS[key][0]
-        try:
-            out[key] = kind(value)
-        except ValueError as exc:
-            raise InputError(f"Option {key} expects a {kind.__name__}, got {value!r}.") from exc
-    for key in ("max_pieces", "classifier_files", "classifier_crops"):
-        if out[key] < 1:
-            raise InputError(f"Option {key} must be at least 1, got {out[key]}.")
-    if not out["seconds"] > 0 or out["offset"] < 0:
-        raise InputError("Option seconds must be positive and offset non-negative.")
-    return out
+    return parse_typed_options(EvalOptions, options, "translation eval option")
 
 
 # --------------------------------------------------------------------- features
@@ -221,7 +215,7 @@ def evaluate(
                 f"Baseline {name} runs at {other.sample_rate} Hz, the model at {sr} Hz."
             )
     dset = DomainAudioSet(data, split=None, sr=sr)
-    n = max(1, round(opts["seconds"] * sr / translator.config.pool)) * translator.config.pool
+    n = max(1, round(opts.seconds * sr / translator.config.pool)) * translator.config.pool
     known = [d for d in translator.domains if d in dset.domains]
     if not known:
         raise InputError(
@@ -230,7 +224,7 @@ def evaluate(
         )
     heldout_domains = [d for d in dset.domains if d not in translator.domains]
     heldout_dirs: list[Path] = []
-    for item in filter(None, (s.strip() for s in opts["heldout"].split(","))):
+    for item in filter(None, (s.strip() for s in opts.heldout.split(","))):
         if item in dset.domains:
             if item in translator.domains:
                 raise InputError(f"Domain '{item}' is not held out: the model was trained on it.")
@@ -243,24 +237,22 @@ def evaluate(
         return sorted(e.path for e in dset.entries if e.domain == domain and e.split == which)
 
     # (a) the independent judge, on real training audio of every domain in the data.
-    clf_files = {d: split_files(d, "train")[: opts["classifier_files"]] for d in dset.domains}
+    clf_files = {d: split_files(d, "train")[: opts.classifier_files] for d in dset.domains}
     clf_files = {d: f for d, f in clf_files.items() if f}
-    classifier = train_classifier(
-        clf_files, sr, opts["seconds"], opts["classifier_crops"], opts["seed"]
-    )
+    classifier = train_classifier(clf_files, sr, opts.seconds, opts.classifier_crops, opts.seed)
 
     # Test excerpts with their ground truth in every target domain.
     stems: dict[tuple[str, str], Path] = {(e.domain, e.path.stem): e.path for e in dset.entries}
     excerpts: list[Excerpt] = []
     for domain in [*known, *heldout_domains]:
-        for path in split_files(domain, split)[: opts["max_pieces"]]:
-            clip = _excerpt(path, sr, opts["offset"], n)
+        for path in split_files(domain, split)[: opts.max_pieces]:
+            clip = _excerpt(path, sr, opts.offset, n)
             if clip is None:
                 continue
             truth = {}
             for target in known:
                 twin = dset.counterpart(path, target)
-                gt = _excerpt(twin, sr, opts["offset"], n) if twin is not None else None
+                gt = _excerpt(twin, sr, opts.offset, n) if twin is not None else None
                 if gt is not None:
                     truth[target] = gt
             excerpts.append(
@@ -274,20 +266,20 @@ def evaluate(
         paired = [p for p in files if any((d, p.stem) in stems for d in known)]
         if paired:
             files = [p for p in paired if p.stem in in_split]
-        for path in files[: opts["max_pieces"]]:
-            clip = _excerpt(path, sr, opts["offset"], n)
+        for path in files[: opts.max_pieces]:
+            clip = _excerpt(path, sr, opts.offset, n)
             if clip is None:
                 continue
             truth = {}
             for target in known:
                 twin = stems.get((target, path.stem))
-                gt = _excerpt(twin, sr, opts["offset"], n) if twin is not None else None
+                gt = _excerpt(twin, sr, opts.offset, n) if twin is not None else None
                 if gt is not None:
                     truth[target] = gt
             excerpts.append(Excerpt(name, path.stem, path, clip, truth, True))
     if not any(not e.heldout for e in excerpts):
         raise InputError(
-            f"No '{split}' excerpt of {opts['seconds']:g} s was found in {data} for the model's domains."
+            f"No '{split}' excerpt of {opts.seconds:g} s was found in {data} for the model's domains."
         )
 
     # Translate: one batched decoder run per (system, target domain).
@@ -309,7 +301,7 @@ def evaluate(
             if net is None:
                 ys = clips
             else:
-                ys = _translate_batch(net, clips, target, opts["temperature"], opts["seed"])
+                ys = _translate_batch(net, clips, target, opts.temperature, opts.seed)
             truths = [excerpts[i].truth.get(target) for i in jobs]
             scores = _score(classifier, ys, truths, [target] * len(jobs), sr)
             for i, y, score in zip(jobs, ys, scores, strict=True):
@@ -344,12 +336,12 @@ def evaluate(
         "split": split,
         "domains": translator.domains,
         "heldout_domains": sorted({e.source for e in excerpts if e.heldout}),
-        "options": opts,
+        "options": dataclasses.asdict(opts),
         "excerpt_seconds": n / sr,
         "classifier": {
             "classes": classifier.classes,
             "features": "mean+std of 40 log-mel bands and 20 MFCCs, logistic regression",
-            "train_excerpts": sum(len(f) for f in clf_files.values()) * opts["classifier_crops"],
+            "train_excerpts": sum(len(f) for f in clf_files.values()) * opts.classifier_crops,
             "accuracy_on_real_test_audio": real_acc,
             "chance": 1.0 / len(classifier.classes),
         },
@@ -366,7 +358,7 @@ def evaluate(
         "seconds": round(time.perf_counter() - started, 1),
     }
     out = ensure_writable_dir(out)
-    examples = _write_examples(out, excerpts, outputs, known, sr, opts["examples"])
+    examples = _write_examples(out, excerpts, outputs, known, sr, opts.examples)
     results["examples"] = examples
     write_json(out / "results.json", results)
     write_text(out / "index.html", _html(results, examples))

@@ -16,6 +16,7 @@ import torch
 
 from latentmusic.errors import InputError
 from latentmusic.nsynth.config import HARMONIC_PRESETS, PRESETS, SPECTRAL_PRESETS
+from latentmusic.nsynth.evaluate import EvalOptions
 from latentmusic.nsynth.morph import (
     CROSSFADE,
     MONOTONE_TOLERANCE,
@@ -149,7 +150,7 @@ def test_measure_morphs_reads_paths_of_known_verdict(tmp_path: Path) -> None:
     data = note_set(tmp_path / "notes")
     notes = read_examples(data, "test")
     systems = {k: FakeMorpher(k) for k in ("faithful", "stuck", "reversed", "detuned")}
-    opts = {"morph_pairs": 1, "morph_steps": 5, "pitch": "label", "classifier_notes": 2000}
+    opts = EvalOptions(morph_pairs=1, morph_steps=5, pitch="label", classifier_notes=2000)
     out = tmp_path / "eval"
     morph = measure_morphs(systems, notes, N, opts, {}, out)
 

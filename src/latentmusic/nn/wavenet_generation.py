@@ -177,6 +177,15 @@ def make_generator(
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def _check_frames(dec: WaveNetDecoder, n_samples: int, n_frames: int) -> None:
+    """Every sample reads the conditioning frame it falls in: refuse more than there are."""
+    if n_samples > n_frames * dec.hop:
+        raise InputError(
+            f"{n_samples} samples need {math.ceil(n_samples / dec.hop)} conditioning "
+            f"frames (hop {dec.hop}), got {n_frames}."
+        )
+
+
 # ------------------------------------------------------------------ cached decoding
 @torch.no_grad()
 def decode(
@@ -205,11 +214,7 @@ def decode(
         n_samples = limit if forced is None else int(forced.shape[1])
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 0:
         raise InputError(f"n_samples must be a non-negative integer, got {n_samples!r}.")
-    if n_samples > limit:
-        raise InputError(
-            f"{n_samples} samples need {math.ceil(n_samples / dec.hop)} conditioning "
-            f"frames (hop {dec.hop}), got {n_frames}."
-        )
+    _check_frames(dec, n_samples, n_frames)
     if not isinstance(temperature, (int, float)) or not math.isfinite(temperature):
         raise InputError(f"Temperature must be a finite number, got {temperature!r}.")
     if temperature < 0:
@@ -382,11 +387,7 @@ def generate_naive(
     cond = dec._check_cond(cond)
     batch, _, n_frames = cond.shape
     n_samples = n_frames * dec.hop if n_samples is None else n_samples
-    if n_samples > n_frames * dec.hop:
-        raise InputError(
-            f"{n_samples} samples need {math.ceil(n_samples / dec.hop)} conditioning "
-            f"frames (hop {dec.hop}), got {n_frames}."
-        )
+    _check_frames(dec, n_samples, n_frames)
     gen = make_generator(seed, None, cond.device)
     u = torch.rand(n_samples, batch, generator=gen, dtype=torch.float64, device=cond.device)
     prev = torch.full((batch, n_samples), -1, dtype=torch.int64, device=cond.device)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,6 +138,30 @@ def test_step_batches_are_resumable_and_rank_disjoint() -> None:
     assert sum(list(fixed), []) == data  # uncapped: every item once, in order
     capped = sum(list(FixedBatches(data, 2, collate=list, max_batches=2)), [])
     assert capped == [data[0], data[3], data[6], data[9]]  # spread over the set, not its head
+
+
+class _RandomCrops:
+    """A dataset that draws from NumPy's global RNG, like the audio families' random crops."""
+
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, index: int) -> list[int]:
+        return [index, int(np.random.randint(0, 1_000_000))]
+
+
+def test_loader_workers_deliver_the_single_process_batches_in_step_order() -> None:
+    from torch.utils.data import DataLoader
+
+    def steps(workers: int, start: int) -> list[list[list[int]]]:
+        batches = StepBatches(_RandomCrops(), 3, seed=5, collate=list, start_step=start)
+        loader = DataLoader(batches, batch_size=None, num_workers=workers)
+        it = iter(loader)
+        return [next(it) for _ in range(7)]
+
+    single = steps(0, 2)
+    assert steps(3, 2) == single  # same items and the same crops, step after step
+    assert single[0] == StepBatches(_RandomCrops(), 3, seed=5, collate=list).batch(2)
 
 
 def test_latent_ops() -> None:

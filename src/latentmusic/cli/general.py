@@ -76,6 +76,7 @@ def train(
         str, typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")
     ] = "auto",
     threads: opt.Threads = None,
+    data_workers: opt.DataWorkers = 0,
     progress: opt.Progress = True,
 ) -> None:
     """Train a model of FAMILY on your data (one harness for every family)."""
@@ -103,6 +104,7 @@ def train(
         num_nodes=num_nodes,
         strategy=strategy,
         threads=threads,
+        data_workers=data_workers,
         progress=progress,
     )
     with v.removed_on_failure(out, keep=v.holds_run):

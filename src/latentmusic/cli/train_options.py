@@ -55,6 +55,14 @@ Threads = Annotated[
     int | None,
     typer.Option(help="CPU threads for torch.", callback=v.int_range(1, v.MAX_THREADS)),
 ]
+DataWorkers = Annotated[
+    int,
+    typer.Option(
+        help="Loader processes that prepare the next batches while a step runs (0: none; "
+        "worth it on a GPU, where the step is faster than decoding its batch).",
+        callback=v.int_range(0, 64),
+    ),
+]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
 LearningRate = Annotated[
     float | None,

@@ -175,6 +175,7 @@ def add_domain(
     precision: opt.Precision = "32-true",
     accelerator: opt.Accelerator = "auto",
     threads: opt.Threads = None,
+    data_workers: opt.DataWorkers = 0,
     progress: opt.Progress = True,
 ) -> None:
     """Teach a trained model a new domain: train only a new decoder on the frozen encoder.
@@ -205,6 +206,7 @@ def add_domain(
         precision=precision,
         accelerator=accelerator,
         threads=threads,
+        data_workers=data_workers,
         progress=progress,
     )
     with v.removed_on_failure(out, keep=v.holds_run), warnings.catch_warnings():

@@ -118,7 +118,7 @@ class EncoderConvBlock(nn.Module):
         self.fast_path = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fast_path:
+        if tm.fast_path_applies(self, x):
             return time_major(self.net, x.transpose(1, 2)).transpose(1, 2)
         return self.net(x)
 
@@ -146,7 +146,7 @@ class DecoderConvBlock(nn.Module):
         self.fast_path = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fast_path:
+        if tm.fast_path_applies(self, x):
             return time_major(self.net, x.transpose(1, 2)).transpose(1, 2)
         return self.net(x)
 
@@ -190,13 +190,13 @@ class LevelAutoencoder(nn.Module):
 
     def encode_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, T) audio -> (B, emb, T // hop) encoder output (before quantizing)."""
-        if self.fast_path:  # time-major through all blocks, one transpose at each end
+        if tm.fast_path_applies(self, x):  # time-major through every block, transposed once
             return time_major(self.encoder, x.transpose(1, 2)).transpose(1, 2)
         return self.encoder(x)
 
     def decode_features(self, z: torch.Tensor) -> torch.Tensor:
         """(B, emb, T // hop) code vectors -> (B, T) audio."""
-        if self.fast_path:
+        if tm.fast_path_applies(self, z):
             return time_major(self.decoder, z.transpose(1, 2))[:, :, 0]
         return self.decoder(z)[:, 0]
 

@@ -19,7 +19,9 @@ shapes, so checkpoints load unchanged); the tap matrices are views of them taken
 forward time, and their gradients flow back to the parameters through autograd.
 Every module that has such a path has a ``fast_path`` attribute (default True);
 :func:`use_fast_path` flips it for a whole model, which the equivalence tests and
-``benchmarks/training.py`` use to run the reference path side by side.
+``benchmarks/training.py`` use to run the reference path side by side. The path is a CPU
+one: on a GPU, or under autocast, :func:`fast_path_applies` sends the module through its
+reference ``nn.Conv1d`` path (cuDNN) instead.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
         if hasattr(module, "fast_path"):
             module.fast_path = enabled
     return model
+
+
+def fast_path_applies(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``module`` runs its time-major path on ``x``: a float32 CPU path only. On a
+    GPU cuDNN's convolutions are the fast ones, and under autocast the reference path
+    lets autocast choose each op's precision (the hand-written kernels accumulate in
+    place, which needs one dtype throughout)."""
+    return (
+        getattr(module, "fast_path", False)
+        and x.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+    )
 
 
 def _rows(t_in: int, t_out: int, offset: int) -> tuple[int, int]:

@@ -106,7 +106,7 @@ class NonCausalWaveNetEncoder(nn.Module):
                 f"Encoder input has {x.shape[-1]} samples, fewer than one latent frame "
                 f"({self.pool} samples)."
             )
-        if self.fast_path:
+        if tm.fast_path_applies(self, x):
             return self._forward_time_major(x.float())
         x = self._same(self.start, x.float(), 1)
         for conv, res, d in zip(self.dilated, self.residual, self.dilations, strict=True):
@@ -294,7 +294,7 @@ class WaveNetDecoder(nn.Module):
         training loss is ``F.cross_entropy(logits, codes)``.
         """
         prev, cond = self._teacher_inputs(codes, cond)
-        if not self.fast_path:
+        if not tm.fast_path_applies(self, prev):
             return self._logits_from_prev(prev, cond, 0)
         features = self._features_time_major(prev, cond)
         # Logits straight into (B, n_classes, T): one batched GEMM, no transposed copy.
@@ -308,7 +308,7 @@ class WaveNetDecoder(nn.Module):
         with a softmax over contiguous rows instead of strided columns.
         """
         prev, cond = self._teacher_inputs(codes, cond)
-        if not self.fast_path:
+        if not tm.fast_path_applies(self, prev):
             return self._logits_from_prev(prev, cond, 0).transpose(1, 2)
         return tm.linear(self._features_time_major(prev, cond), self.logits)
 

@@ -80,10 +80,15 @@ class StepBatches(IterableDataset):
         return self.collate([self.dataset[i] for i in self._indices(step)])
 
     def __iter__(self) -> Iterator[Any]:
-        step = self.start_step
+        # With N loader workers, worker i makes steps start+i, start+i+N, ...: the
+        # DataLoader takes one batch from each worker in turn, so the steps arrive in order
+        # and each batch is the one a single process would have made.
+        worker = torch.utils.data.get_worker_info()
+        first, stride = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        step = self.start_step + first
         while True:
             yield self.batch(step)
-            step += 1
+            step += stride
 
 
 class FixedBatches(IterableDataset):

@@ -59,6 +59,7 @@ class TrainSettings:
     strategy: str = "auto"
     progress: bool = True
     threads: int | None = None
+    data_workers: int = 0  # loader processes making the next batches while a step runs
 
 
 class FamilyModule(L.LightningModule):
@@ -309,7 +310,15 @@ def fit(
     # draws the batches after the ones that model saw, not the same ones again.
     start = _resume_step(resume_from) if resume_from else module.step_offset
     train_batches = StepBatches(train_set, settings.batch_size, settings.seed, collate, start)
-    train_loader = DataLoader(train_batches, batch_size=None)
+    workers = settings.data_workers
+    train_loader = DataLoader(
+        train_batches,
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers else None,
+        pin_memory=workers > 0 and torch.cuda.is_available(),
+    )
     val_loader = None
     if val_set is not None and len(val_set) > 0:
         val_loader = DataLoader(

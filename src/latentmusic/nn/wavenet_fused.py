@@ -26,7 +26,6 @@ from latentmusic.nn.numba_support import jit as _jit
 from latentmusic.nn.numba_support import numba
 
 if TYPE_CHECKING:
-    from latentmusic.nn.wavenet import WaveNetDecoder
     from latentmusic.nn.wavenet_generation import PackedWeights, WaveNetState
 
 _KERNELS: dict[str, Any] | None = None
@@ -238,14 +237,12 @@ def _np(x: torch.Tensor) -> np.ndarray:
 class FusedRunner:
     """Runs blocks of cached steps in the numba kernel, updating ``state`` in place."""
 
-    def __init__(
-        self, model: WaveNetDecoder, packed: PackedWeights, state: WaveNetState, threads: int
-    ) -> None:
+    def __init__(self, packed: PackedWeights, state: WaveNetState, threads: int) -> None:
         kernels = _kernels()
         assert kernels is not None, "numba is not available"
         self.kernels = kernels
         self.st = state
-        self.model = model
+        self.hop, self.n_classes = packed.hop, packed.n_classes
         # Contiguous (out, in) weights: each output channel is one contiguous dot product.
         self.w = (
             _np(packed.wd_t.transpose(1, 2)),
@@ -261,10 +258,10 @@ class FusedRunner:
             _np(packed.lg_b),
         )
         self.geometry = (
-            np.asarray(model.offsets, np.int64),
-            np.asarray(model.lengths, np.int64),
-            np.asarray(model.dilations, np.int64),
-            bool(model.input_embedding),
+            np.asarray(packed.offsets, np.int64),
+            np.asarray(packed.lengths, np.int64),
+            np.asarray(packed.dilations, np.int64),
+            packed.input_embedding,
         )
         state.hist = state.hist.contiguous()
         state.inputs = state.inputs.contiguous().clone()
@@ -282,7 +279,7 @@ class FusedRunner:
         if entry not in COMPILE_SECONDS:
             # Compile (or load from numba's cache) outside the timed steps: a 0-step call.
             start = time.perf_counter()
-            self._call(np.zeros((batch, 1, table_width(model)), np.float32), 0, 0, 0.0, None, None)
+            self._call(np.zeros((batch, 1, packed.table_width), np.float32), 0, 0, 0.0, None, None)
             COMPILE_SECONDS[entry] = time.perf_counter() - start
 
     def _call(self, table, local_t, n, temperature, u, forced, codes=None, logits=None):  # noqa: ANN001, ANN202
@@ -292,7 +289,7 @@ class FusedRunner:
         c_np = codes if codes is not None else np.zeros((batch, 1), np.int64)
         l_np = logits if logits is not None else np.zeros((1, 1, 1), np.float32)
         args = (
-            self.st.t, local_t, n, self.model.hop, temperature, u_np, f_np, forced is not None,
+            self.st.t, local_t, n, self.hop, temperature, u_np, f_np, forced is not None,
             logits is not None, c_np, l_np, table, self.hist, self.inputs, self.prev,
             *self.geometry, *self.w,
         )  # fmt: skip
@@ -316,7 +313,7 @@ class FusedRunner:
         batch = self.st.batch_size
         codes = np.zeros((batch, n), np.int64)
         logits = (
-            np.zeros((batch, n, self.model.n_classes), np.float32)
+            np.zeros((batch, n, self.n_classes), np.float32)
             if logits_out is not None
             else None
         )
@@ -328,7 +325,3 @@ class FusedRunner:
         self.st.prev = torch.from_numpy(self.prev)
         self.st.inputs = torch.from_numpy(self.inputs)
 
-
-def table_width(model: WaveNetDecoder) -> int:
-    """Columns of the per-frame conditioning table: every layer's 2R, then the head's S."""
-    return len(model.dilations) * 2 * model.residual_channels + model.skip_channels

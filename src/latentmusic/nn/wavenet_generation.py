@@ -82,6 +82,18 @@ class PackedWeights:
     lg_b: torch.Tensor  # (n_classes,)
     cond_w: torch.Tensor  # (L*2R + S, C): every layer's conditioning 1x1, then the head's
     cond_b: torch.Tensor  # (L*2R + S,): with the dilated conv / out1 biases folded in
+    # The stack's geometry, so a kernel needs nothing of the decoder but this record.
+    offsets: tuple[int, ...]  # each layer's first slot in the history buffer
+    lengths: tuple[int, ...]  # each layer's ring length, (kernel - 1) * dilation
+    dilations: tuple[int, ...]
+    input_embedding: bool  # codes enter through an embedding (else a conv over scaled codes)
+    hop: int  # samples per conditioning frame
+    n_classes: int
+
+    @property
+    def table_width(self) -> int:
+        """Columns of the per-frame conditioning table: every layer's 2R, then the head's S."""
+        return self.cond_w.shape[0]
 
 
 # ------------------------------------------------------------------ generation setup
@@ -139,6 +151,12 @@ def pack(dec: WaveNetDecoder) -> PackedWeights:
         lg_b=c(dec.logits.bias),
         cond_w=c(torch.cat(cw)),
         cond_b=c(torch.cat(cb)),
+        offsets=tuple(dec.offsets),
+        lengths=tuple(dec.lengths),
+        dilations=tuple(dec.dilations),
+        input_embedding=bool(dec.input_embedding),
+        hop=int(dec.hop),
+        n_classes=int(dec.n_classes),
     )
 
 
@@ -264,7 +282,7 @@ def decode(
             from latentmusic.nn import wavenet_fused
 
             try:
-                runner = wavenet_fused.FusedRunner(dec, packed, st, threads)
+                runner = wavenet_fused.FusedRunner(packed, st, threads)
             except Exception as exc:  # a numba that cannot compile the kernel
                 if backend == "fused":
                     raise

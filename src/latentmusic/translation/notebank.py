@@ -97,14 +97,7 @@ class NoteBankDecoder(nn.Module):
         # Causal upsampling: control frame j of latent frame f reads latent frame f only.
         self.up = nn.ConvTranspose1d(channels, channels, pool // hop, stride=pool // hop)
         self.control_convs = nn.Sequential(CausalConv(channels), CausalConv(channels))
-        self.level = nn.Conv1d(channels, pitches, 1)
-        self.brightness = nn.Conv1d(channels, harmonics, 1)
-        self.noise = nn.Conv1d(channels, noise_bands, 1)
-        for head in (self.level, self.brightness, self.noise):
-            nn.init.zeros_(head.weight)
-        nn.init.constant_(self.level.bias, LEVEL_BIAS)
-        nn.init.zeros_(self.brightness.bias)
-        nn.init.constant_(self.noise.bias, NOISE_BIAS)
+        self.build_heads(channels)
         k = torch.arange(1, harmonics + 1, dtype=torch.float32)
         # Each pitch's harmonic profile (softmax logits), starting at -14 dB per octave.
         self.profile = nn.Parameter(
@@ -134,6 +127,18 @@ class NoteBankDecoder(nn.Module):
         # Latent frames of the past that one output frame depends on (the latent convs' reach,
         # plus the frame the control convs' reach spills into): a chunked decode keeps them.
         self.receptive_frames = 2 * (2**layers - 1) + 1
+
+    def build_heads(self, channels: int) -> None:
+        """The 1x1 heads that read the control features: one level per pitch, a brightness
+        tilt, noise bands. Zero weights: training starts from quiet, dull voices."""
+        self.level = nn.Conv1d(channels, self.pitches, 1)
+        self.brightness = nn.Conv1d(channels, self.harmonics, 1)
+        self.noise = nn.Conv1d(channels, self.noise_bands, 1)
+        for head in (self.level, self.brightness, self.noise):
+            nn.init.zeros_(head.weight)
+        nn.init.constant_(self.level.bias, LEVEL_BIAS)
+        nn.init.zeros_(self.brightness.bias)
+        nn.init.constant_(self.noise.bias, NOISE_BIAS)
 
     @property
     def n_partials(self) -> int:

@@ -113,18 +113,21 @@ class NoteGridDecoder(NoteBankDecoder):
     def __init__(self, grid_channels: int, *, pool: int, hop: int, channels: int,
                  layers: int, low_pitch: int, pitches: int, harmonics: int,
                  noise_bands: int, sample_rate: int, reverb_seconds: float = 0.0) -> None:  # fmt: skip
+        # The note bank's network, read per semitone: its input is one semitone's latents.
         super().__init__(
-            grid_channels * pitches, pool=pool, hop=hop, channels=channels, layers=layers,
+            grid_channels, pool=pool, hop=hop, channels=channels, layers=layers,
             low_pitch=low_pitch, pitches=pitches, harmonics=harmonics,
             noise_bands=noise_bands, sample_rate=sample_rate, reverb_seconds=reverb_seconds,
         )  # fmt: skip
         self.grid_channels = grid_channels
-        # Replace the note bank's free network with the per-pitch shared one.
-        self.inp = nn.Conv1d(grid_channels, channels, 1)
         self.pitch_embedding = nn.Parameter(torch.zeros(pitches, channels, 1))
+
+    def build_heads(self, channels: int) -> None:
+        """One voice's level (the network runs once per semitone), its brightness tilt, and
+        noise bands read from the features pooled over semitones."""
         self.level = nn.Conv1d(channels, 1, 1)
-        self.brightness = nn.Conv1d(channels, harmonics, 1)
-        self.noise = nn.Conv1d(channels, noise_bands, 1)
+        self.brightness = nn.Conv1d(channels, self.harmonics, 1)
+        self.noise = nn.Conv1d(channels, self.noise_bands, 1)
         for head in (self.level, self.brightness, self.noise):
             nn.init.zeros_(head.weight)
         nn.init.constant_(self.level.bias, -3.0)  # every voice starts quiet (~-55 dB)

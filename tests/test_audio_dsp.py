@@ -218,6 +218,38 @@ def test_segment_pitch_shift_moves_only_the_segment():
     assert not np.array_equal(other, y)
 
 
+def test_random_colour_changes_the_timbre_not_the_notes():
+    sr, n = 16000, 16000
+    t = np.arange(n) / sr
+    # A 220 Hz note with 6 partials of equal amplitude.
+    x = sum(np.sin(2 * np.pi * 220 * k * t) for k in range(1, 7)).astype(np.float32) / 6
+    rng = np.random.default_rng(1)
+    y = augment.random_colour(x, sr, rng, eq_db=12.0, envelope_db=12.0)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-5)  # peak kept
+
+    def partials(a: np.ndarray) -> np.ndarray:
+        mag = np.abs(np.fft.rfft(a))
+        return np.array([mag[220 * k] for k in range(1, 7)])  # 1 Hz bins
+
+    before, after = partials(x), partials(y)
+    assert before.std() / before.mean() < 1e-3  # a flat harmonic profile...
+    assert after.std() / after.mean() > 0.1  # ...recoloured
+    spectrum = np.abs(np.fft.rfft(y))
+    bins = np.arange(100, 1400)
+    near = np.abs(bins[:, None] - 220 * np.arange(1, 7)[None, :]).min(axis=1) <= 15
+    # No new notes: away from the partials (the slow envelope's sidebands stay within
+    # 15 Hz of them) the spectrum is quiet.
+    assert spectrum[bins[~near]].max() < 0.02 * after.max()
+    frames = np.abs(y).reshape(16, -1).max(axis=1)
+    assert frames.max() / frames.min() > 1.5  # the steady note now swells and fades
+    assert np.array_equal(augment.random_colour(x, sr, rng, 0.0, 0.0), x)  # 0 dB: untouched
+    with pytest.raises(InputError, match="Colour augmentation needs"):
+        augment.random_colour(np.zeros((2, 100), np.float32), sr, rng)
+    with pytest.raises(InputError, match=">= 0 dB"):
+        augment.random_colour(x, sr, rng, eq_db=-1.0)
+
+
 def test_segment_pitch_shift_multichannel_and_errors():
     x = np.stack([sine(440, 0.5), sine(660, 0.5)])
     y = augment.segment_pitch_shift(x, SR, np.random.default_rng(0))

@@ -49,6 +49,9 @@ def test_pitch_augmentation_touches_only_the_encoder_input() -> None:
     frac = changed.float().mean(dim=1)
     assert (frac <= 0.55).all()  # one segment of at most L/2 (plus fades)
     assert "encoder_audio" not in TranslationCollate(SR, augment=False)(items)
+    coloured = TranslationCollate(SR, augment=False, eq_db=12.0, envelope_db=12.0)(items)
+    assert torch.equal(coloured["audio"], clean)  # recolouring too: the encoder's copy only
+    assert ((coloured["encoder_audio"] - clean).abs() > 1e-4).float().mean() > 0.5
     assert "encoder_audio" not in TranslationCollate(SR)([{**it, "augment": False} for it in items])
 
     module = TranslationModule(PRESETS["tiny"], ["a", "b"])

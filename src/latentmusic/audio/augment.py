@@ -1,6 +1,7 @@
-"""Segment pitch-shift augmentation from Universal Music Translation (Mor et al., 2018).
+"""Encoder-input augmentations for translation: the paper's segment pitch shift, and our
+random recolouring (EQ and loudness envelope).
 
-The shared encoder should capture *what is played*, not memorise the exact waveform of
+Segment pitch shift (Universal Music Translation, Mor et al., 2018): the shared encoder should capture *what is played*, not memorise the exact waveform of
 the training domain. Pitch-shifting a random segment (length L/4..L/2, by up to +-0.5
 semitone) perturbs the input so the autoencoder cannot rely on the precise timbre/pitch
 details; the decoder is still trained to reproduce the clean audio.
@@ -77,3 +78,53 @@ def segment_pitch_shift(
         w[-fade:] = ramp[::-1]
     out[..., a:b] = w * shifted + (1.0 - w) * x[..., a:b]
     return out
+
+
+# --------------------------------------------------------------------- timbre (colour)
+COLOUR_POINTS = 6  # random gain points over log-frequency and over time
+
+
+def random_colour(
+    audio: np.ndarray,
+    sr: int,
+    rng: np.random.Generator,
+    eq_db: float = 12.0,
+    envelope_db: float = 12.0,
+) -> np.ndarray:
+    """Recolour (n,) audio: a random smooth EQ and a random smooth loudness envelope.
+
+    Why: a translation decoder trained on its own domain can copy the input's spectral
+    shape and envelope through the latents instead of learning its instrument's. Fed a
+    recoloured input and asked for the clean audio, it must supply its own timbre; the
+    notes (which partials, when) are untouched. Gains are piecewise linear in dB between
+    ``COLOUR_POINTS`` points drawn from U(-eq_db, +eq_db) over log-frequency (50 Hz to
+    Nyquist) and U(-envelope_db, +envelope_db) over time. The result keeps the input's
+    peak level.
+    """
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim != 1 or x.shape[0] < MIN_SAMPLES:
+        raise InputError(
+            f"Colour augmentation needs (n,) audio of at least {MIN_SAMPLES} samples, "
+            f"got shape {x.shape}."
+        )
+    if not (eq_db >= 0 and envelope_db >= 0):
+        raise InputError(f"Gains must be >= 0 dB, got eq {eq_db} and envelope {envelope_db}.")
+    n = x.shape[0]
+    out = x
+    if eq_db > 0:
+        spectrum = np.fft.rfft(x)
+        freqs = np.fft.rfftfreq(n, 1.0 / sr)
+        octave = np.log2(np.maximum(freqs, 50.0) / 50.0)
+        points = np.linspace(0.0, octave[-1], COLOUR_POINTS)
+        gain_db = np.interp(octave, points, rng.uniform(-eq_db, eq_db, COLOUR_POINTS))
+        out = np.fft.irfft(spectrum * 10.0 ** (gain_db / 20.0), n).astype(np.float32)
+    if envelope_db > 0:
+        points = np.linspace(0, n - 1, COLOUR_POINTS)
+        gain_db = np.interp(
+            np.arange(n), points, rng.uniform(-envelope_db, envelope_db, COLOUR_POINTS)
+        )
+        out = out * (10.0 ** (gain_db / 20.0)).astype(np.float32)
+    peak_in, peak_out = float(np.abs(x).max()), float(np.abs(out).max())
+    if peak_out > 0:
+        out = out * (peak_in / peak_out)
+    return out.astype(np.float32)

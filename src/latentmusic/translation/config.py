@@ -51,6 +51,11 @@ class TranslationConfig:
     # shifted by U(-augment_semitones, +augment_semitones).
     pitch_augment: bool = True
     augment_semitones: float = 0.5
+    # Ours: recolour the encoder input (audio.augment.random_colour: random EQ and loudness
+    # envelope of up to +-N dB) so each decoder learns to supply its own instrument's
+    # timbre instead of copying the input's. 0 turns either off.
+    colour_eq_db: float = 0.0
+    colour_envelope_db: float = 0.0
     # Optimisation: Adam, lr * lr_decay ** (step / lr_decay_steps), gradient clipping.
     lr: float = 1e-3
     lr_decay: float = 0.995
@@ -149,6 +154,8 @@ class TranslationConfig:
             raise ConfigError("'confusion_dropout' must be in [0, 1).")
         if self.augment_semitones < 0:
             raise ConfigError("'augment_semitones' must be >= 0.")
+        if self.colour_eq_db < 0 or self.colour_envelope_db < 0:
+            raise ConfigError("'colour_eq_db' and 'colour_envelope_db' must be >= 0.")
         if self.lr_decay > 1:
             raise ConfigError(f"'lr_decay' must be in (0, 1], got {self.lr_decay}.")
         if self.grad_clip < 0:

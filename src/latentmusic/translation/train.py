@@ -42,30 +42,48 @@ from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslato
 # --------------------------------------------------------------------- batches
 @dataclasses.dataclass
 class TranslationCollate:
-    """Stack items into a batch and add the pitch-augmented encoder input.
+    """Stack items into a batch and add the augmented encoder input.
 
     Runs inside the harness's step-seeded batch function, so the augmentation drawn from
     the global NumPy RNG is the same on resume. Items marked ``augment=False`` (the
-    validation set) get no encoder copy: validation encodes the clean audio.
+    validation set) get no encoder copy: validation encodes the clean audio. The paper's
+    segment pitch shift comes first, then our recolouring (``eq_db``, ``envelope_db``).
     """
 
     sample_rate: int
-    augment: bool = True
+    augment: bool = True  # the paper's segment pitch shift
     max_semitones: float = 0.5
+    eq_db: float = 0.0
+    envelope_db: float = 0.0
+
+    @classmethod
+    def for_config(cls, config: TranslationConfig) -> TranslationCollate:
+        return cls(
+            config.sample_rate,
+            config.pitch_augment,
+            config.augment_semitones,
+            config.colour_eq_db,
+            config.colour_envelope_db,
+        )
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         audio = torch.stack([torch.as_tensor(it["audio"], dtype=torch.float32) for it in items])
         domain = torch.tensor([int(it["domain"]) for it in items], dtype=torch.int64)
         batch = {"audio": audio, "domain": domain}
-        if self.augment and all(it.get("augment", True) for it in items):
-            from latentmusic.audio.augment import segment_pitch_shift
+        colour = self.eq_db > 0 or self.envelope_db > 0
+        if not (self.augment or colour) or not all(it.get("augment", True) for it in items):
+            return batch
+        from latentmusic.audio.augment import random_colour, segment_pitch_shift
 
-            rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
-            shifted = [
-                segment_pitch_shift(a.numpy(), self.sample_rate, rng, self.max_semitones)
-                for a in audio
-            ]
-            batch["encoder_audio"] = torch.from_numpy(np.stack(shifted).astype(np.float32))
+        rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))
+        inputs = []
+        for a in audio.numpy():
+            if self.augment:
+                a = segment_pitch_shift(a, self.sample_rate, rng, self.max_semitones)
+            if colour:
+                a = random_colour(a, self.sample_rate, rng, self.eq_db, self.envelope_db)
+            inputs.append(a)
+        batch["encoder_audio"] = torch.from_numpy(np.stack(inputs).astype(np.float32))
         return batch
 
 
@@ -250,9 +268,7 @@ def train(
         train_set,
         NoAugment(val_set) if len(val_set) else None,
         _harness_settings(settings, config),
-        collate=TranslationCollate(
-            config.sample_rate, config.pitch_augment, config.augment_semitones
-        ),
+        collate=TranslationCollate.for_config(config),
         data_description=str(data),
     )
     return Path(out)
@@ -455,9 +471,7 @@ def add_domain(
         train_set,
         NoAugment(val_set) if len(val_set) else None,
         _harness_settings(settings, config),
-        collate=TranslationCollate(
-            config.sample_rate, config.pitch_augment, config.augment_semitones
-        ),
+        collate=TranslationCollate.for_config(config),
         data_description=f"{model} + {data} as '{name}'",
     )
     return Path(out)

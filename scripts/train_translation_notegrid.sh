@@ -3,6 +3,9 @@
 #   WHAT=ablate MINUTES=8 bash scripts/train_translation_notegrid.sh
 #       equal-budget runs: notegrid (log weight 0.25, lambda 0.01), log weight 1, no
 #       confusion, lambda 0.1; each evaluated on its best validation state;
+#   WHAT=colour MINUTES=8 bash scripts/train_translation_notegrid.sh
+#       equal-budget runs of the recolouring augmentation (log weight 1): none (the
+#       shipped recipe), EQ + envelope 12 dB, EQ 12 dB only;
 #   WHAT=long RUN=runs/translation-notegrid INIT=runs/ng-abl/best MINUTES=70 \
 #       SETS="notebank_log_weight=1.0" bash scripts/train_translation_notegrid.sh
 #       one long run (continuing INIT when given), then its full evaluation.
@@ -31,6 +34,12 @@ case "${WHAT:-ablate}" in
     train runs/ng-d notegrid --set confusion_lambda=0.1
     for r in ng-a ng-b ng-c ng-d; do evaluate runs/$r 2; done
     ;;
+  colour)
+    train runs/ngc-none notegrid --set notebank_log_weight=1.0
+    train runs/ngc-both notegrid --set notebank_log_weight=1.0 --set colour_eq_db=12 --set colour_envelope_db=12
+    train runs/ngc-eq notegrid --set notebank_log_weight=1.0 --set colour_eq_db=12
+    for r in ngc-none ngc-both ngc-eq; do evaluate runs/$r 2; done
+    ;;
   long)
     RUN=${RUN:-runs/translation-notegrid}
     SET_ARGS=()
@@ -38,5 +47,5 @@ case "${WHAT:-ablate}" in
     train "$RUN" "${PRESET:-notegrid}" ${INIT:+--init "$INIT"} "${SET_ARGS[@]}"
     evaluate "$RUN" 3
     ;;
-  *) echo "WHAT must be ablate or long" >&2; exit 2 ;;
+  *) echo "WHAT must be ablate, colour or long" >&2; exit 2 ;;
 esac

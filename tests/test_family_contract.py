@@ -123,10 +123,10 @@ def _translation(model: Any, data: Path) -> None:
     assert model.domains == ["sine", "square"]
     audio = wave("sine", [440.0], 0.1)  # 1600 samples: 16 frames of pool 100
     z = model.encode(audio)
-    assert z.shape == (1, 8, 16)  # (batch, latent_dim, frames)
+    assert z.shape == (1, 16, 8)  # (batch, frames, latent_dim): time first, as NSynth's
     _finite_float32(z)
-    assert model.encode(audio[:1550]).shape == (1, 8, 16)  # padded to a whole frame
-    out = model.decode(z[..., :2], "square", seed=0)
+    assert model.encode(audio[:1550]).shape == (1, 16, 8)  # padded to a whole frame
+    out = model.decode(z[:, :2], "square", seed=0)
     assert out.shape == (1, 200)
     _audio_in_range(out)
 

@@ -89,8 +89,8 @@ def test_paper_model_shapes_and_bad_configs() -> None:
 
 def test_encode_shape_and_too_short_input(model: UniversalTranslator) -> None:
     z = model.encode(_tone(1050))
-    assert z.shape == (1, 8, 11)  # ceil(1050 / 100) frames of 8 dims
-    assert model.encode(torch.zeros(3, 400)).shape == (3, 8, 4)
+    assert z.shape == (1, 11, 8)  # ceil(1050 / 100) frames of 8 dims, time first
+    assert model.encode(torch.zeros(3, 400)).shape == (3, 4, 8)
     with pytest.raises(InputError) as err:
         model.translate(_tone(99), "piano")
     assert str(err.value) == (
@@ -128,9 +128,9 @@ def test_streamed_latents_equal_whole_file_latents(model: UniversalTranslator) -
     rng = np.random.default_rng(0)
     x = (0.3 * rng.standard_normal(2345)).astype(np.float32)
     blocks = [x[i : i + 170] for i in range(0, len(x), 170)]  # ragged blocks
-    streamed = torch.cat(list(stream_latents(model, iter(blocks), chunk_frames=2)), dim=2)
+    streamed = torch.cat(list(stream_latents(model, iter(blocks), chunk_frames=2)), dim=1)
     whole = model.encode(x)
-    assert streamed.shape == whole.shape == (1, 8, 24)
+    assert streamed.shape == whole.shape == (1, 24, 8)
     torch.testing.assert_close(streamed, whole, rtol=1e-5, atol=1e-6)
 
 

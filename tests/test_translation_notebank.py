@@ -96,7 +96,7 @@ def test_config_rejects_a_hop_that_does_not_divide_the_pool() -> None:
 
 def test_decode_ignores_temperature_and_returns_whole_frames() -> None:
     model = UniversalTranslator(TINY, ["a", "b"]).eval()
-    z = torch.randn(1, TINY.latent_dim, 4)
+    z = torch.randn(1, 4, TINY.latent_dim)
     a = model.decode(z, "b", temperature=0.0, seed=3)
     b = model.decode(z, "b", temperature=1.0, seed=3)
     assert a.shape == (1, 4 * TINY.pool) and torch.equal(a, b)
@@ -196,7 +196,7 @@ def test_spectrum_encoder_streams_exactly_and_rejects_a_bad_hop() -> None:
     audio = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     whole = model.encode_tensor(torch.from_numpy(audio)[None])
     blocks = [audio[i : i + 3000] for i in range(0, len(audio), 3000)]
-    chunked = torch.cat(list(stream_latents(model, blocks, 7)), dim=-1)
+    chunked = torch.cat(list(stream_latents(model, blocks, 7)), dim=1).transpose(1, 2)
     assert whole.shape == (1, config.latent_dim, 160)
     assert torch.allclose(chunked, whole, atol=1e-5)
     with pytest.raises(

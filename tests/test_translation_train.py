@@ -213,10 +213,8 @@ def test_cli_translate_encode_domains_and_errors(
         "-o",
         str(tmp_path / "z.npy"),
     )
-    assert code == 0 and np.load(tmp_path / "z.npy").shape == (
-        8,
-        12,
-    )  # 1161 samples at 16 kHz, pool 100
+    # 1161 samples at 16 kHz, pool 100: 12 frames of 8 latents, time first (as NSynth's)
+    assert code == 0 and np.load(tmp_path / "z.npy").shape == (12, 8)
     code, out, err = run_cli(  # no suffix is added silently (issue 14): the name is refused
         capsys, "translation", "encode", str(src), "-m", str(base_run), "-o", str(tmp_path / "y")
     )

@@ -123,7 +123,7 @@ def encode(
     model: Annotated[Path, model_option("Trained translation model.", family=FAMILY)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the latents (.npy).")],
 ) -> None:
-    """Write the shared encoder's latents (latent_dim x frames, float32 .npy) for a file."""
+    """Write the shared encoder's latents (frames x latent_dim, float32 .npy) for a file."""
     v.input_file(source, "Audio file")
     v.output_file(out, (".npy",), "output latents")
     from latentmusic.translation.model import load_translator
@@ -132,7 +132,9 @@ def encode(
     translator = load_translator(model)
     path, shape = encode_file(translator, source, out)
     rate = translator.sample_rate / translator.config.pool
-    typer.echo(f"Latents {shape[0]} x {shape[1]} ({rate:g} frames per second) written to {path}")
+    typer.echo(
+        f"Latents: {shape[0]} frames x {shape[1]} ({rate:g} frames per second) written to {path}"
+    )
 
 
 @app.command("domains")

@@ -247,9 +247,11 @@ class UniversalTranslator(nn.Module):
 
     @torch.no_grad()
     def encode(self, audio: Any) -> torch.Tensor:
-        """Audio (T,) or (B, T) at ``sample_rate`` (numpy or torch) -> latents (B, latent_dim, F).
+        """Audio (T,) or (B, T) at ``sample_rate`` (numpy or torch) -> latents (B, F, latent_dim).
 
-        The end is padded with silence to a whole frame: F = ceil(T / pool).
+        Time first, the toolkit's layout for frame latents (NSynth's embeddings are
+        (B, F, 16)); the networks inside run channels-first. The end is padded with silence
+        to a whole frame: F = ceil(T / pool).
         """
         x = self._as_batch(audio)
         pool = self.config.pool
@@ -258,7 +260,7 @@ class UniversalTranslator(nn.Module):
         padded = math.ceil(n / pool) * pool
         if padded != n:
             x = nn.functional.pad(x, (0, padded - n))
-        return self.encode_tensor(x)
+        return self.encode_tensor(x).transpose(1, 2).contiguous()
 
     def _as_batch(self, audio: Any) -> torch.Tensor:
         x = (
@@ -302,7 +304,8 @@ class UniversalTranslator(nn.Module):
         return_state: bool = False,
         progress: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Latents (B, latent_dim, F) -> audio (B, F * pool) in the voice of ``domain``.
+        """Latents (B, F, latent_dim) or (F, latent_dim) -> audio (B, F * pool) in the voice
+        of ``domain``.
 
         WaveNet decoders sample autoregressively with the fast generator; note-bank decoders
         synthesize directly (``temperature`` does not apply; ``seed`` seeds their noise).
@@ -313,10 +316,11 @@ class UniversalTranslator(nn.Module):
         z = latents.to(self._device(), torch.float32)
         if z.dim() == 2:
             z = z[None]
-        if z.dim() != 3 or z.shape[1] != self.config.latent_dim:
+        if z.dim() != 3 or z.shape[2] != self.config.latent_dim:
             raise InputError(
-                f"Latents must have shape (batch, {self.config.latent_dim}, frames), got {tuple(latents.shape)}."
+                f"Latents must have shape (batch, frames, {self.config.latent_dim}), got {tuple(latents.shape)}."
             )
+        z = z.transpose(1, 2)  # the decoders run channels-first
         if not temperature >= 0:
             raise InputError(f"Temperature must be >= 0, got {temperature}.")
         if self.config.decoder != "wavenet":

@@ -140,9 +140,9 @@ class TranslationStream:
                         return_state=True,
                     )
                     outputs[name] = audio[0].detach().cpu().numpy().astype(np.float32)
-                    end = pos + z.shape[-1] * self.pool
+                    end = pos + z.shape[1] * self.pool
                     bar.update(min(end, self.n_model) - min(pos, self.n_model))
-                pos += z.shape[-1] * self.pool
+                pos += z.shape[1] * self.pool
                 yield deliver(outputs, last=False)
             yield deliver({}, last=True)  # flush the resamplers and pad to the exact length
         finally:
@@ -162,7 +162,7 @@ class TranslationStream:
 def stream_latents(
     model: UniversalTranslator, blocks: Iterable[np.ndarray], chunk_frames: int
 ) -> Iterator[torch.Tensor]:
-    """Latents (1, latent_dim, f) of a stream of model-rate audio blocks, chunk by chunk.
+    """Latents (1, f, latent_dim) of a stream of model-rate audio blocks, chunk by chunk.
 
     Each chunk of ``chunk_frames`` frames is encoded with enough real audio on both sides
     to cover the encoder's receptive field, so the concatenated chunks equal the latents of
@@ -183,7 +183,7 @@ def stream_latents(
         with torch.no_grad():
             latents = model.encode_tensor(torch.from_numpy(seg)[None].to(device))
         first = (pos - lo) // pool
-        return latents[:, :, first : first + (end - pos) // pool]
+        return latents[:, :, first : first + (end - pos) // pool].transpose(1, 2)
 
     for block in blocks:
         buf = np.concatenate([buf, np.asarray(block, dtype=np.float32).reshape(-1)])
@@ -304,7 +304,8 @@ def encode_file(
     model: UniversalTranslator, source: str | Path, out: str | Path
 ) -> tuple[Path, tuple[int, ...]]:
     """Encode an audio file (any rate/channels, streamed) and save the latents as ``.npy``
-    of shape (latent_dim, frames)."""
+    of shape (frames, latent_dim): time first, the layout of every saved frame latent in
+    the toolkit (NSynth's embeddings too, as magenta saved them)."""
     from latentmusic.audio import io as audio_io
     from latentmusic.fileio import atomic_path
 
@@ -313,7 +314,7 @@ def encode_file(
     blocks = audio_io.stream(source, model.sample_rate, block_seconds=10.0)
     chunk_frames = max(1, round(30.0 * model.sample_rate / model.config.pool))  # 30 s per chunk
     parts = [z[0].cpu().numpy() for z in stream_latents(model, blocks, chunk_frames)]
-    latents = np.concatenate(parts, axis=1).astype(np.float32)
+    latents = np.concatenate(parts, axis=0).astype(np.float32)  # (frames, latent_dim)
     out = Path(out)
     if out.suffix != ".npy":
         out = out.with_suffix(".npy")

@@ -185,16 +185,12 @@ def train_family(
 ) -> Path:
     """Train through ``latentmusic.<family>.train.train``, as ``latentmusic train`` calls it."""
     from latentmusic.registry import family_part
+    from latentmusic.train.harness import TrainJob
 
-    return family_part(family, "train").train(
-        data=data,
-        out=out,
-        preset=preset,
-        model_type=model_type,
-        overrides=list(overrides),
-        settings=tiny_settings(out, steps, **settings),
-        init=init,
+    job = TrainJob(
+        data, tiny_settings(out, steps, **settings), preset, model_type, tuple(overrides), init
     )
+    return family_part(family, "train").train(job)
 
 
 def train_tiny(

@@ -14,7 +14,7 @@ from latentmusic.cli.main import main
 from latentmusic.errors import ConfigError, InputError
 from latentmusic.jukebox.codes import load_codes, read_codes_manifest
 from latentmusic.jukebox.train import train
-from latentmusic.train.harness import TrainSettings
+from latentmusic.train.harness import TrainJob, TrainSettings
 from tests.conftest import SR, make_jukebox_folder
 
 
@@ -44,7 +44,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("jukebox")
     data = make_jukebox_folder(base / "data")
     runs = base / "run"
-    train(data, runs / "vqvae", "tiny", "vqvae", [], _settings(runs / "vqvae", 30), None)
+    train(TrainJob(data, _settings(runs / "vqvae", 30), "tiny", "vqvae"))
     codes = base / "codes"
     assert (
         cli(
@@ -60,18 +60,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
         == 0
     )
-    train(
-        codes, runs / "prior", "tiny", "prior", ["lyrics=true"], _settings(runs / "prior", 25), None
-    )
-    train(
-        codes,
-        runs / "upsampler_1",
-        "tiny",
-        "upsampler",
-        [],
-        _settings(runs / "upsampler_1", 15),
-        None,
-    )
+    train(TrainJob(codes, _settings(runs / "prior", 25), "tiny", "prior", ("lyrics=true",)))
+    train(TrainJob(codes, _settings(runs / "upsampler_1", 15), "tiny", "upsampler"))
     return {"data": data, "run": runs, "codes": codes, "base": base}
 
 
@@ -225,24 +215,10 @@ def test_unknown_label_and_bad_options_are_one_sentence(
     assert not (run["base"] / "x.wav").exists()
     with pytest.raises(ConfigError, match="taken from the VQ-VAE"):
         train(
-            run["codes"],
-            run["base"] / "bad",
-            "tiny",
-            "prior",
-            ["bins=10"],
-            _settings(run["base"] / "bad", 1),
-            None,
+            TrainJob(run["codes"], _settings(run["base"] / "bad", 1), "tiny", "prior", ("bins=10",))
         )
     with pytest.raises(InputError, match="is not a Jukebox codes directory"):
-        train(
-            run["data"],
-            run["base"] / "bad",
-            "tiny",
-            "prior",
-            [],
-            _settings(run["base"] / "bad", 1),
-            None,
-        )
+        train(TrainJob(run["data"], _settings(run["base"] / "bad", 1), "tiny", "prior"))
 
 
 def test_evaluate_reports_levels_priors_and_conditioning(run: dict[str, Path]) -> None:

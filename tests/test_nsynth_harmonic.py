@@ -255,14 +255,14 @@ def test_save_and_load_round_trip(overfit: dict) -> None:
 
 def test_train_command_trains_the_harmonic_type(tmp_path: Path) -> None:
     from latentmusic.nsynth.train import train
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     data = make_note_set(tmp_path / "notes", pitches=(55, 60))
     settings = TrainSettings(
         out=tmp_path / "run", max_steps=3, batch_size=2, val_every=3, ckpt_every=3,
         val_batches=1, progress=False, accelerator="cpu", threads=1,
     )  # fmt: skip
-    run = train(data, tmp_path / "run", "tiny", "harmonic", [], settings, None)
+    run = train(TrainJob(data, settings, "tiny", "harmonic"))
     config = json.loads((run / "config.json").read_text())
     assert config["model_type"] == "harmonic" and config["preset"] == "tiny"
     model = latentmusic.load(run)

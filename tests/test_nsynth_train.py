@@ -65,21 +65,21 @@ def test_resume_with_other_settings_and_bad_init_are_clear_errors(
     notes: Path, tmp_path: Path
 ) -> None:
     from latentmusic.nsynth.train import train
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     run = train_tiny(notes, tmp_path / "r", steps=2)
     settings = TrainSettings(out=run, max_steps=4, progress=False, accelerator="cpu", resume=True)
     with pytest.raises(ConfigError, match="resume with the same --model, --preset and --set"):
-        train(notes, run, "tiny", "wavenet", ["decoder_residual=8"], settings, None)
+        train(TrainJob(notes, settings, "tiny", "wavenet", ("decoder_residual=8",)))
     fresh = TrainSettings(out=tmp_path / "s", max_steps=1, progress=False, accelerator="cpu")
     with pytest.raises(
         CheckpointError, match="is a nsynth 'wavenet' model, but this run trains a 'spectral' one"
     ):
-        train(notes, tmp_path / "s", "tiny", "spectral", [], fresh, run)
+        train(TrainJob(notes, fresh, "tiny", "spectral", (), run))
     with pytest.raises(ConfigError, match="Unknown nsynth model type 'vae'"):
-        train(notes, tmp_path / "s", "tiny", "vae", [], fresh, None)
+        train(TrainJob(notes, fresh, "tiny", "vae"))
     with pytest.raises(InputError, match="does not exist"):
-        train(tmp_path / "nowhere", tmp_path / "s", "tiny", None, [], fresh, None)
+        train(TrainJob(tmp_path / "nowhere", fresh, "tiny"))
 
 
 def test_pitch_judge_finds_the_labelled_pitch() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from latentmusic.data.domains import DomainAudioSet
 from latentmusic.errors import InputError
+from latentmusic.train.harness import TrainJob
 from latentmusic.translation.evaluate import chroma_similarity, evaluate, parse_options
 from latentmusic.translation.train import train
 from tests.conftest import SR, make_domains, wave
@@ -40,23 +41,15 @@ def test_evaluate_with_ground_truth_baselines_and_heldout_domain(tmp_path: Path)
     # The model learns sine and square; saw is in the data but never trained on: held out.
     data = make_domains(tmp_path / "data", kinds=("sine", "square", "saw"), pieces=5)
     train_only = make_domains(tmp_path / "train_data", kinds=("sine", "square"), pieces=5)
-    run = train(
-        train_only,
-        tmp_path / "run",
-        "tiny",
-        None,
-        [],
-        _settings(tmp_path / "run", max_steps=3),
-        None,
-    )
+    run = train(TrainJob(train_only, _settings(tmp_path / "run", max_steps=3), "tiny"))
     ablation = train(
-        train_only,
-        tmp_path / "noconf",
-        "tiny",
-        None,
-        ["confusion_lambda=0"],
-        _settings(tmp_path / "noconf", max_steps=3),
-        None,
+        TrainJob(
+            train_only,
+            _settings(tmp_path / "noconf", max_steps=3),
+            "tiny",
+            None,
+            ("confusion_lambda=0",),
+        )
     )
     # A folder of another unseen instrument outside the data, paired by file name.
     triangle = make_domains(tmp_path / "extra", kinds=("triangle",), pieces=5) / "triangle"

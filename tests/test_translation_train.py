@@ -13,7 +13,7 @@ import torch
 from latentmusic.audio.mulaw import mu_law_encode
 from latentmusic.train.checkpoint import read_checkpoint
 from latentmusic.train.config import resolve_config
-from latentmusic.train.harness import TrainSettings, fit
+from latentmusic.train.harness import TrainJob, TrainSettings, fit
 from latentmusic.translation.config import PRESETS
 from latentmusic.translation.model import load_translator
 from latentmusic.translation.train import (
@@ -130,7 +130,7 @@ def test_confusion_accuracy_falls_toward_chance_while_reconstruction_improves(
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("translation")
     data = make_domains(root / "data")
-    run = train(data, root / "run", "tiny", None, [], _settings(root / "run"), None)
+    run = train(TrainJob(data, _settings(root / "run"), "tiny"))
     return run
 
 

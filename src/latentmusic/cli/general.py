@@ -83,7 +83,7 @@ def train(
     v.output_dir(out, "run directory")
     opt.check_accelerator(accelerator)
     opt.quiet_lightning()
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     module = _family_module(family, "train")
     overrides = list(set_ or [])
@@ -108,15 +108,7 @@ def train(
         progress=progress,
     )
     with v.removed_on_failure(out, keep=v.holds_run):
-        path = module.train(
-            data=data,
-            out=out,
-            preset=preset,
-            model_type=model,
-            overrides=overrides,
-            settings=settings,
-            init=init,
-        )
+        path = module.train(TrainJob(data, settings, preset, model, tuple(overrides), init))
         opt.check_saved(path)
     typer.echo(f"Model saved to {path}")
 

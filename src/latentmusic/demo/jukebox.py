@@ -34,7 +34,7 @@ def _train(
     data: Path, out: Path, model_type: str, overrides: list[str], minutes: float, batch: int
 ) -> None:
     from latentmusic.jukebox.train import train
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     if (out / "model.safetensors").is_file():
         return
@@ -48,7 +48,7 @@ def _train(
         progress=False,
         log_every=10,
     )
-    train(data, out, "tiny", model_type, overrides, settings, None)
+    train(TrainJob(data, settings, "tiny", model_type, tuple(overrides)))
 
 
 def _trained_here(ctx: DemoContext, data: Path) -> Path:

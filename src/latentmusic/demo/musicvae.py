@@ -35,7 +35,7 @@ def _train_cached(ctx: DemoContext, melodies: Path) -> tuple[Path, dict[str, Any
     from latentmusic.errors import CheckpointError
     from latentmusic.musicvae.train import train
     from latentmusic.train.checkpoint import read_checkpoint
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     run = ctx.work / "musicvae" / PRESET
     info_file = run / "demo.json"
@@ -58,7 +58,7 @@ def _train_cached(ctx: DemoContext, melodies: Path) -> tuple[Path, dict[str, Any
         seed=0,
     )
     started = time.perf_counter()
-    train(melodies, run, PRESET, None, OVERRIDES, settings, None)
+    train(TrainJob(melodies, settings, PRESET, None, tuple(OVERRIDES)))
     meta = read_checkpoint(run).meta
     info = {
         "steps": int(meta.get("steps", 0)),

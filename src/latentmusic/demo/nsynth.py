@@ -63,7 +63,7 @@ def _train_cached(ctx: DemoContext, notes: Path) -> tuple[Path, dict[str, Any]]:
     from latentmusic.errors import CheckpointError
     from latentmusic.nsynth.train import train
     from latentmusic.train.checkpoint import read_checkpoint
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
 
     run = ctx.work / "nsynth" / f"harmonic-{PRESET}"
     info_file = run / "demo.json"
@@ -86,7 +86,7 @@ def _train_cached(ctx: DemoContext, notes: Path) -> tuple[Path, dict[str, Any]]:
         seed=0,
     )
     started = time.perf_counter()
-    train(notes, run, PRESET, "harmonic", [], settings, None)
+    train(TrainJob(notes, settings, PRESET, "harmonic"))
     meta = read_checkpoint(run).meta
     info = {
         "name": f"harmonic {PRESET}",

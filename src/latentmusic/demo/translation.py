@@ -24,7 +24,7 @@ SHIPPED = ("translation-notegrid", "translation-small")  # ours first, then the 
 
 def _model(ctx: DemoContext, domains: Path) -> Path:
     """Train the demo model once and cache it in the work directory."""
-    from latentmusic.train.harness import TrainSettings
+    from latentmusic.train.harness import TrainJob, TrainSettings
     from latentmusic.translation.train import train
 
     run = ctx.work / "translation-demo"
@@ -49,7 +49,7 @@ def _model(ctx: DemoContext, domains: Path) -> Path:
         threads=1,  # convs this small run faster on one thread than on two busy ones
     )
     try:
-        return train(domains, run, "demo", None, [], settings, None)
+        return train(TrainJob(domains, settings, "demo"))
     finally:
         torch.set_num_threads(threads)
 

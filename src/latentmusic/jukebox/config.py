@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from latentmusic.errors import ConfigError
+from latentmusic.train.config import require_positive
 
 MODEL_TYPES = ("vqvae", "prior", "upsampler")
 
@@ -82,17 +83,17 @@ class VQVAEConfig:
             raise ConfigError("stft_ffts, stft_hops and stft_windows must have the same length.")
         if any(w > n for n, w in zip(self.stft_ffts, self.stft_windows, strict=True)):
             raise ConfigError("Every STFT window must be no longer than its FFT size.")
-        positive = {
-            "sample_rate": self.sample_rate,
-            "emb_width": self.emb_width,
-            "width": self.width,
-            "depth": self.depth,
-            "segment": self.segment,
-            "dilation_growth": self.dilation_growth,
-        }
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"'{key}' must be positive, not {value}.")
+        require_positive(
+            self,
+            (
+                "sample_rate",
+                "emb_width",
+                "width",
+                "depth",
+                "segment",
+                "dilation_growth",
+            ),
+        )
         if self.codes < 2:
             raise ConfigError("'codes' must be at least 2.")
         if any(d < 1 for d in self.downs) or any(s < 2 for s in self.strides):
@@ -157,20 +158,20 @@ class PriorConfig:
         return self.ratio > 0
 
     def validate(self) -> None:
-        positive = {
-            "n_ctx": self.n_ctx,
-            "width": self.width,
-            "depth": self.depth,
-            "heads": self.heads,
-            "t_bins": self.t_bins,
-            "bins": self.bins,
-            "hop": self.hop,
-            "n_artists": self.n_artists,
-            "n_genres": self.n_genres,
-        }
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"'{key}' must be positive, not {value}.")
+        require_positive(
+            self,
+            (
+                "n_ctx",
+                "width",
+                "depth",
+                "heads",
+                "t_bins",
+                "bins",
+                "hop",
+                "n_artists",
+                "n_genres",
+            ),
+        )
         attn = int(self.m_attn * self.width)
         if attn < self.heads or attn % self.heads:
             raise ConfigError(

@@ -37,7 +37,7 @@ from latentmusic.jukebox.prior import Conditioning, Prior
 from latentmusic.jukebox.vqvae import VQVAE
 from latentmusic.train.checkpoint import read_checkpoint, save_checkpoint
 from latentmusic.train.config import config_to_dict, parse_overrides, resolve_config
-from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.harness import FamilyModule, TrainJob, TrainSettings, fit
 
 FAMILY = "jukebox"
 DERIVED = ("bins", "hop", "ratio", "sample_rate", "n_artists", "n_genres")
@@ -389,23 +389,17 @@ def train_prior(
 
 
 # ==================================================================================== entry
-def train(
-    data: Path,
-    out: Path,
-    preset: str,
-    model_type: str | None,
-    overrides: list[str],
-    settings: TrainSettings,
-    init: Path | None,
-) -> Path:
+def train(job: TrainJob) -> Path:
     """Train a Jukebox VQ-VAE (on audio) or a prior / upsampler (on a codes directory)."""
-    model_type = model_type or "vqvae"
+    model_type = job.model_type or "vqvae"
     if model_type not in MODEL_TYPES:
         raise ConfigError(
             f"Unknown Jukebox model type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}."
         )
+    overrides = list(job.overrides)
+    data, out = Path(job.data), job.out
     if model_type == "vqvae":
         if any(o.startswith("vqvae=") for o in overrides):
             raise ConfigError("--set vqvae=... is for prior and upsampler training.")
-        return train_vqvae(Path(data), Path(out), preset, overrides, settings, init)
-    return train_prior(Path(data), Path(out), preset, model_type, overrides, settings, init)
+        return train_vqvae(data, out, job.preset, overrides, job.settings, job.init)
+    return train_prior(data, out, job.preset, model_type, overrides, job.settings, job.init)

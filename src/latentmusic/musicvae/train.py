@@ -24,7 +24,7 @@ from latentmusic.musicvae.config import MusicVAEConfig, preset_for
 from latentmusic.musicvae.model import FAMILY, MusicVAE
 from latentmusic.train.checkpoint import load_state_strict, read_checkpoint, save_checkpoint
 from latentmusic.train.config import apply_overrides, config_to_dict
-from latentmusic.train.harness import BEST_DIR, FamilyModule, TrainSettings, fit
+from latentmusic.train.harness import BEST_DIR, FamilyModule, TrainJob, fit
 from latentmusic.train.init import init_from, steps_of
 
 ATTRIBUTE_WINDOWS = 4096
@@ -128,20 +128,13 @@ class MusicVAEModule(FamilyModule):
         )
 
 
-def train(
-    data: Path,
-    out: Path,
-    preset: str,
-    model_type: str | None,
-    overrides: list[str],
-    settings: TrainSettings,
-    init: Path | None,
-) -> Path:
-    """Train a MusicVAE on the MIDI in ``data`` into the run directory ``out``."""
+def train(job: TrainJob) -> Path:
+    """Train a MusicVAE on the MIDI in ``job.data`` into the run directory ``job.out``."""
     from latentmusic.musicvae.attributes import VECTORS_FILE, compute_vectors, save_vectors
     from latentmusic.musicvae.data import build_dataset
 
-    config = apply_overrides(preset_for(preset, model_type), overrides)
+    data, out = job.data, job.out
+    config = apply_overrides(preset_for(job.preset, job.model_type), list(job.overrides))
     train_set, train_seqs = build_dataset(data, "train", config, augment=True)
     if len(train_set) == 0:
         raise InputError(
@@ -149,11 +142,11 @@ def train(
             f"({len(train_set.windows)} windows from {len(train_seqs)} files of the train split)."
         )
     val_set, val_seqs = build_dataset(data, "valid", config, augment=False)
-    module = MusicVAEModule(config, preset)
-    if init is not None:
+    module = MusicVAEModule(config, job.preset)
+    if job.init is not None:
         ckpt = init_from(
             module.model,
-            init,
+            job.init,
             family=FAMILY,
             model_type=config.model_type,
             config=config_to_dict(config),
@@ -164,7 +157,11 @@ def train(
         f"{len(val_set)} valid windows from {len(val_seqs)} files"
     )
     trainer = fit(
-        module, train_set, val_set if len(val_set) else None, settings, data_description=description
+        module,
+        train_set,
+        val_set if len(val_set) else None,
+        job.settings,
+        data_description=description,
     )
     if trainer.global_rank == 0 and len(train_set) >= 8:
         windows = train_set.windows

@@ -17,7 +17,7 @@ Two modules, both configured by constructor arguments so each family keeps its o
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -88,6 +88,24 @@ class NonCausalWaveNetEncoder(nn.Module):
         self.bottleneck = nn.Conv1d(channels, out_channels, 1)
         # Time-major GEMM path (latentmusic.nn.timemajor); False runs the nn.Conv1d reference.
         self.fast_path = True
+
+    @classmethod
+    def from_config(
+        cls, config: Any, *, out_channels: int, pool: int, style: Literal["nsynth", "umt"]
+    ) -> NonCausalWaveNetEncoder:
+        """The encoder a family config describes with the shared ``encoder_channels``,
+        ``encoder_layers``, ``encoder_cycle`` and ``encoder_kernel`` fields (NSynth and
+        translation name them alike)."""
+        return cls(
+            in_channels=1,
+            channels=config.encoder_channels,
+            layers=config.encoder_layers,
+            cycle=config.encoder_cycle,
+            kernel=config.encoder_kernel,
+            out_channels=out_channels,
+            pool=pool,
+            style=style,
+        )
 
     def _same(self, conv: nn.Conv1d, x: torch.Tensor, dilation: int) -> torch.Tensor:
         total = (self.kernel - 1) * dilation

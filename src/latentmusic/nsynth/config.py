@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from latentmusic.errors import ConfigError
+from latentmusic.train.config import require_positive
 
 MODEL_TYPES = ("wavenet", "spectral", "harmonic")
 
@@ -98,9 +99,7 @@ class NSynthConfig:
             "decoder_cycle",
             "decoder_kernel",
         ]
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        require_positive(self, positive)
         if self.mu != 255:
             # The decoder's softmax and every NSynth tool assume 8-bit codes.
             raise ConfigError("'mu' must be 255 (8-bit mu-law, 256 classes) for NSynth models.")
@@ -155,9 +154,9 @@ class SpectralAEConfig:
         return self.hop // self.stft_hop
 
     def validate(self) -> None:
-        for name in ("sample_rate", "crop", "n_fft", "stft_hop", "hop", "hidden", "bottleneck"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        require_positive(
+            self, ("sample_rate", "crop", "n_fft", "stft_hop", "hop", "hidden", "bottleneck")
+        )
         if not self.channels or any(c <= 0 for c in self.channels):
             raise ConfigError("'channels' must list at least one positive channel count.")
         if self.hop % self.stft_hop or self.time_down & (self.time_down - 1):
@@ -230,9 +229,7 @@ class HarmonicConfig:
             "encoder_kernel", "bottleneck", "hop", "control_hop", "hidden", "mlp_layers",
             "n_harmonics",
         )  # fmt: skip
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        require_positive(self, positive)
         if self.hop % self.control_hop:
             raise ConfigError(
                 f"'hop' ({self.hop}) must be a multiple of 'control_hop' ({self.control_hop})."

@@ -30,15 +30,8 @@ from latentmusic.nsynth.verbs import EmbeddingVerbs, as_audio_batch, as_embeddin
 def nsynth_encoder(config: Any) -> NonCausalWaveNetEncoder:
     """NSynth's temporal encoder: audio -> ``bottleneck`` channels every ``hop`` samples. Shared
     by the WaveNet autoencoder and the harmonic model, so both embed notes the same way."""
-    return NonCausalWaveNetEncoder(
-        in_channels=1,
-        channels=config.encoder_channels,
-        layers=config.encoder_layers,
-        cycle=config.encoder_cycle,
-        kernel=config.encoder_kernel,
-        out_channels=config.bottleneck,
-        pool=config.hop,
-        style="nsynth",
+    return NonCausalWaveNetEncoder.from_config(
+        config, out_channels=config.bottleneck, pool=config.hop, style="nsynth"
     )
 
 

@@ -25,7 +25,7 @@ from latentmusic.errors import ConfigError, InputError
 from latentmusic.nsynth.config import MODEL_TYPES, lr_factor, presets_for
 from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import config_to_dict, resolve_config
-from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.harness import FamilyModule, TrainJob, fit
 from latentmusic.train.init import init_from, steps_of
 
 
@@ -144,28 +144,21 @@ def _datasets(data: Path, crop: int, sample_rate: int) -> tuple[Any, Any]:
     return train_set, val_set
 
 
-def train(
-    data: Path,
-    out: Path,
-    preset: str,
-    model_type: str | None,
-    overrides: list[str],
-    settings: TrainSettings,
-    init: Path | None,
-) -> Path:
+def train(job: TrainJob) -> Path:
     """Train an NSynth model on an NSynth-format directory; returns the run directory.
 
-    ``model_type`` is "wavenet" (default), "spectral" (the paper's baseline) or "harmonic"
-    (our fast harmonic-plus-noise decoder, trained on the notes' labelled pitch);
-    ``settings.batch_size`` crops per step; ``init`` starts from a checkpoint's weights.
+    ``job.model_type`` is "wavenet" (default), "spectral" (the paper's baseline) or
+    "harmonic" (our fast harmonic-plus-noise decoder, trained on the notes' labelled pitch);
+    ``job.settings.batch_size`` crops per step; ``job.init`` starts from a checkpoint's weights.
     """
-    model_type = model_type or "wavenet"
+    model_type = job.model_type or "wavenet"
+    preset, settings, init = job.preset, job.settings, job.init
     if model_type not in MODEL_TYPES:
         raise ConfigError(
             f"Unknown nsynth model type '{model_type}'; choose one of: {', '.join(MODEL_TYPES)}."
         )
-    config = resolve_config(presets_for(model_type), preset, overrides)
-    out = Path(out)
+    config = resolve_config(presets_for(model_type), preset, list(job.overrides))
+    out = job.out
     if settings.resume:
         _check_resume(out, model_type, preset, config)
     torch.manual_seed(settings.seed)  # the initial weights follow --seed, like the batches
@@ -176,6 +169,6 @@ def train(
             model, init, family="nsynth", model_type=model_type, config=config_to_dict(config)
         )
         module.step_offset = steps_of(ckpt)
-    train_set, val_set = _datasets(Path(data), config.crop, config.sample_rate)
-    fit(module, train_set, val_set, settings, data_description=str(data))
+    train_set, val_set = _datasets(Path(job.data), config.crop, config.sample_rate)
+    fit(module, train_set, val_set, settings, data_description=str(job.data))
     return out

@@ -19,6 +19,15 @@ from latentmusic.errors import ConfigError
 C = TypeVar("C")
 
 
+def require_positive(config: Any, names: Iterable[str]) -> None:
+    """Every named field of ``config`` must be > 0: one sentence for the first that is not.
+    The sizes of every family's networks are checked with this one rule."""
+    for name in names:
+        value = getattr(config, name)
+        if value <= 0:
+            raise ConfigError(f"'{name}' must be positive, got {value}.")
+
+
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}

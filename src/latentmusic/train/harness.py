@@ -62,6 +62,23 @@ class TrainSettings:
     data_workers: int = 0  # loader processes making the next batches while a step runs
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One ``latentmusic train FAMILY`` request. Every family's ``train(job) -> Path`` takes
+    this one record, so the CLI, the demo and the tests call every family the same way."""
+
+    data: Path
+    settings: TrainSettings  # settings.out is the run directory
+    preset: str = "small"
+    model_type: str | None = None  # None: the family's default
+    overrides: tuple[str, ...] = ()  # --set key=value
+    init: Path | None = None  # start from this model's weights and step count
+
+    @property
+    def out(self) -> Path:
+        return Path(self.settings.out)
+
+
 class FamilyModule(L.LightningModule):
     """A LightningModule that knows how to export its model as a latentmusic checkpoint.
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from latentmusic.errors import ConfigError
+from latentmusic.train.config import require_positive
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,6 @@ class TranslationConfig:
     def n_classes(self) -> int:
         return self.mu + 1
 
-    def receptive_field(self) -> int:
-        """Samples of the past one decoder sees."""
-        per_cycle = sum(2**i for i in range(self.decoder_cycle))
-        full, rest = divmod(self.decoder_layers, self.decoder_cycle)
-        dilations = full * per_cycle + sum(2**i for i in range(rest))
-        return (self.decoder_kernel - 1) * dilations + 1
-
     def encoder_context(self) -> int:
         """Samples on each side that influence one encoder output (its half receptive field)."""
         if self.encoder_input in ("spectrum", "grid"):
@@ -133,9 +127,7 @@ class TranslationConfig:
             "lr_decay",
             "lr_decay_steps",
         ]
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+        require_positive(self, positive)
         if self.mu != 255:
             raise ConfigError(
                 "'mu' must be 255 (8-bit mu-law, 256 classes) for translation models."
@@ -189,9 +181,7 @@ class TranslationConfig:
         if self.decoder != "wavenet":
             sizes = ["notebank_hop", "notebank_channels", "notebank_layers", "notebank_pitches",
                      "notebank_harmonics", "notebank_noise_bands"]  # fmt: skip
-            for name in sizes:
-                if getattr(self, name) <= 0:
-                    raise ConfigError(f"'{name}' must be positive, got {getattr(self, name)}.")
+            require_positive(self, sizes)
             if self.pool % self.notebank_hop:
                 raise ConfigError(
                     f"'pool' ({self.pool}) must be a multiple of 'notebank_hop' ({self.notebank_hop})."

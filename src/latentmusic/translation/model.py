@@ -77,15 +77,8 @@ class UniversalTranslator(nn.Module):
                 sample_rate=config.sample_rate,
             )
         else:
-            self.encoder = NonCausalWaveNetEncoder(
-                in_channels=1,
-                channels=config.encoder_channels,
-                layers=config.encoder_layers,
-                cycle=config.encoder_cycle,
-                kernel=config.encoder_kernel,
-                out_channels=config.latent_dim,
-                pool=config.pool,
-                style="umt",
+            self.encoder = NonCausalWaveNetEncoder.from_config(
+                config, out_channels=config.latent_dim, pool=config.pool, style="umt"
             )
         self.confusion = DomainConfusion(
             config.latent_dim,

@@ -34,7 +34,7 @@ from latentmusic.audio.formats import AUDIO_SUFFIXES, is_audio
 from latentmusic.errors import ConfigError, InputError
 from latentmusic.train.checkpoint import save_checkpoint
 from latentmusic.train.config import config_to_dict, resolve_config
-from latentmusic.train.harness import FamilyModule, TrainSettings, fit
+from latentmusic.train.harness import FamilyModule, TrainJob, TrainSettings, fit
 from latentmusic.translation.config import PRESETS, TranslationConfig, lr_factor
 from latentmusic.translation.model import FAMILY, MODEL_TYPE, UniversalTranslator
 
@@ -229,25 +229,18 @@ def _harness_settings(settings: TrainSettings, config: TranslationConfig) -> Tra
 
 
 # --------------------------------------------------------------------- entry points
-def train(
-    data: Path,
-    out: Path,
-    preset: str,
-    model_type: str | None,
-    overrides: list[str],
-    settings: TrainSettings,
-    init: Path | None,
-) -> Path:
+def train(job: TrainJob) -> Path:
     """Train a translator on a folder-per-domain data set (``latentmusic train translation``)."""
     from latentmusic.data.domains import DomainAudioSet, SegmentDataset
 
+    data, model_type = job.data, job.model_type
     if model_type not in (None, MODEL_TYPE):
         raise ConfigError(
             f"The translation family has one model type, '{MODEL_TYPE}', not '{model_type}' "
             "(the decoder is chosen by the preset: --preset small for WaveNets, --preset "
             "notebank for our note-bank synthesizers)."
         )
-    config = resolve_config(PRESETS, preset, overrides)
+    config = resolve_config(PRESETS, job.preset, list(job.overrides))
     domain_set = DomainAudioSet(data, sr=config.sample_rate)
     domains = list(domain_set.domains)
     if len(domains) < 2:
@@ -260,18 +253,18 @@ def train(
         val_set = SegmentDataset(domain_set, "valid", config.segment, config.sample_rate)
     except InputError:  # a small set may leave a domain without validation files
         val_set = []
-    module = TranslationModule(config, domains, preset)
-    if init is not None:
-        module.step_offset = _init_from(module.model, init, config)
+    module = TranslationModule(config, domains, job.preset)
+    if job.init is not None:
+        module.step_offset = _init_from(module.model, job.init, config)
     fit(
         module,
         train_set,
         NoAugment(val_set) if len(val_set) else None,
-        _harness_settings(settings, config),
+        _harness_settings(job.settings, config),
         collate=TranslationCollate.for_config(config),
         data_description=str(data),
     )
-    return Path(out)
+    return job.out
 
 
 def _init_from(model: UniversalTranslator, init: Path, config: TranslationConfig) -> int:

@@ -179,3 +179,17 @@ def test_latent_ops() -> None:
     g = torch.Generator().manual_seed(0)
     draws = torch.stack([temperature_sample(logits, 1.0, g) for _ in range(400)])
     assert 0.9 < float((draws == 1).float().mean()) < 1.0
+
+
+def test_init_tells_training_settings_from_architecture() -> None:
+    from latentmusic.train.init import architecture_differences
+
+    saved = {"notebank_channels": 32, "lr": 1e-3, "notebank_log_weight": 0.25}
+    # Loss weights and input augmentation (a field the saved config predates, too) may change...
+    wanted = {**saved, "lr": 3e-4, "notebank_log_weight": 1.0, "colour_eq_db": 12.0,
+              "colour_envelope_db": 12.0}  # fmt: skip
+    assert architecture_differences(saved, wanted) == []
+    # ...the network's shape may not.
+    assert architecture_differences(saved, {**wanted, "notebank_channels": 64}) == [
+        "notebank_channels 32 -> 64"
+    ]

@@ -31,7 +31,8 @@ TRAINING_FIELDS = frozenset(
         "transpose_range", "min_notes", "crop", "segment", "pitch_augment",
         "augment_semitones", "confusion_lambda", "confusion_dropout", "dropout",
         "spectral_weight", "commit", "threshold", "kmeans_iters", "fw_loss_coeff",
-        "fw_loss_cutoff", "griffin_lim_iters",
+        "fw_loss_cutoff", "griffin_lim_iters", "colour_eq_db", "colour_envelope_db",
+        "notebank_log_weight",
     }
 )  # fmt: skip
 

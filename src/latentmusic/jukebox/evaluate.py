@@ -31,7 +31,6 @@ fitted on), ``judge_files`` (training files per genre for the judge, default 24)
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import time
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from latentmusic.jukebox.codes import (
 from latentmusic.jukebox.labels import lyrics_window
 from latentmusic.jukebox.prior import Conditioning, Prior
 from latentmusic.jukebox.sampling import JukeboxRun, generate, load_run
+from latentmusic.report import Section, Table, render_page
 from latentmusic.train.config import parse_options
 
 
@@ -488,7 +488,7 @@ def evaluate(
     results["seconds"] = time.perf_counter() - start
     out = ensure_writable_dir(out)
     write_json(out / "results.json", results)
-    write_text(out / "index.html", _html(results))
+    write_text(out / "index.html", _page(results))
     return results
 
 
@@ -496,72 +496,61 @@ def _percent(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.0%}"
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(f'{r[k]:.3f}' if isinstance(r[k], float) else str(r[k]))}</td>"
-            for k in keys
-        )
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _html(results: dict[str, Any]) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Jukebox evaluation</title>",
-        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:3px 8px}"
-        "table{border-collapse:collapse;margin:1em 0}</style></head><body>",
-        f"<h1>Jukebox evaluation</h1><p>{html.escape(str(results['model']))} on "
-        f"{html.escape(results['data'])}, split {html.escape(results['split'])}.</p>",
-        "<h2>VQ-VAE (per level)</h2>",
-        _table(results["vqvae"]),
-    ]
-    if "priors" in results:
-        parts += ["<h2>Held-out NLL (bits/token)</h2>", _table(results["priors"])]
-    cond = results.get("conditioning")
-    if cond and "sample_accuracy" in cond:
-        verdict = "passes" if cond["passes"] else "does not pass"
-        parts.append(
-            f"<h2>Conditioning check</h2><p>Samples classified as the requested genre: "
-            f"{cond['sample_accuracy']:.0%} (chance {cond['chance']:.0%}); the check {verdict}. "
-            f"The judge (fitted on {html.escape(_JUDGE_WORDS[cond['judge']])}) is right on "
-            f"{_percent(cond['classifier_accuracy_real_heldout'])} of real held-out clips and on "
-            f"{_percent(cond['classifier_accuracy_reconstructed_heldout'])} of their "
-            f"reconstructions (the most a prior can score).</p>"
-        )
-        rows = [
+def _conditioning(cond: dict[str, Any]) -> Section:
+    if "sample_accuracy" not in cond:
+        return Section("conditioning", "Conditioning check", f"Skipped: {cond['skipped']}.")
+    verdict = "passes" if cond["passes"] else "does not pass"
+    return Section(
+        "conditioning",
+        "Conditioning check",
+        intro=f"Samples classified as the requested genre: {cond['sample_accuracy']:.0%} "
+        f"(chance {cond['chance']:.0%}); the check {verdict}. The judge (fitted on "
+        f"{_JUDGE_WORDS[cond['judge']]}) is right on "
+        f"{_percent(cond['classifier_accuracy_real_heldout'])} of real held-out clips and on "
+        f"{_percent(cond['classifier_accuracy_reconstructed_heldout'])} of their "
+        "reconstructions (the most a prior can score).",
+        table=[
             {
                 "genre": g,
                 "requested": v["requested"],
                 "classified as requested": v["classified_as_requested"],
             }
             for g, v in cond["per_genre"].items()
+        ],
+    )
+
+
+def _continuation(cont: dict[str, Any]) -> Section:
+    if "accuracy" not in cont:
+        return Section("continuation", "Primed continuation", f"Skipped: {cont['skipped']}.")
+    return Section(
+        "continuation",
+        "Primed continuation",
+        intro=f"{cont['prime_seconds']:g} s prompts continued for {cont['continuation_seconds']:g} "
+        f"s; continuations judged the prompt's instrument: {cont['accuracy']:.0%} (chance "
+        f"{cont['chance']:.0%}).",
+        table=cont["prompts"],
+    )
+
+
+def _page(results: dict[str, Any]) -> str:
+    """The report page: one section per measurement, then one per baseline."""
+    sections = [Section("vqvae", "VQ-VAE (per level)", table=results["vqvae"])]
+    if "priors" in results:
+        sections.append(Section("priors", "Held-out NLL (bits/token)", table=results["priors"]))
+    if "conditioning" in results:
+        sections.append(_conditioning(results["conditioning"]))
+    if "continuation" in results:
+        sections.append(_continuation(results["continuation"]))
+    for i, b in enumerate(results.get("baselines", []), 1):
+        tables = [
+            Table(b["vqvae"], "VQ-VAE (per level)"),
+            Table(b.get("priors", []), "Held-out NLL (bits/token)"),
         ]
-        parts.append(_table(rows))
-    elif cond:
-        parts.append(f"<h2>Conditioning check</h2><p>Skipped: {html.escape(cond['skipped'])}.</p>")
-    cont = results.get("continuation")
-    if cont and "accuracy" in cont:
-        parts.append(
-            f"<h2>Primed continuation</h2><p>{cont['prime_seconds']:g} s prompts continued for "
-            f"{cont['continuation_seconds']:g} s; continuations judged the prompt's instrument: "
-            f"{cont['accuracy']:.0%} (chance {cont['chance']:.0%}).</p>"
-        )
-        parts.append(_table(cont["prompts"]))
-    elif cont:
-        parts.append(f"<h2>Primed continuation</h2><p>Skipped: {html.escape(cont['skipped'])}.</p>")
-    for b in results.get("baselines", []):
-        parts += [
-            f"<h2>Baseline {html.escape(b['model'])}</h2>",
-            _table(b["vqvae"]),
-            _table(b.get("priors", [])),
-        ]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        sections.append(Section(f"baseline-{i}", f"Baseline {b['model']}", tables=tables))
+    return render_page(
+        sections,
+        "Jukebox evaluation",
+        f"{results['model']} on {results['data']}, split {results['split']}. "
+        f"Computed in {results['seconds']:.0f} s.",
+    )

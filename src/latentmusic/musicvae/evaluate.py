@@ -25,7 +25,6 @@ samples (256), temperature (0.5, for prior samples), magnitude (1.0), seed (0).
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import time
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from latentmusic.musicvae.attributes import (
 )
 from latentmusic.musicvae.data import build_dataset
 from latentmusic.musicvae.model import MusicVAE, load_model
+from latentmusic.report import Item, Row, Section, Table, render_page
 from latentmusic.train.config import parse_options
 
 
@@ -321,7 +321,7 @@ def evaluate(
     results["baselines"] = [evaluate_one(Path(b), Path(data), split, opts) for b in baselines]
     write_json(out / "results.json", results)
     plot = _plot_interpolation(results["model"], out / "interpolation.png")
-    write_text(out / "index.html", _html(results, plot))
+    write_text(out / "index.html", _page(results, plot))
     return results
 
 
@@ -349,87 +349,80 @@ def _plot_interpolation(result: dict[str, Any], path: Path) -> str | None:
     return path.name
 
 
-def _table(rows: list[list[Any]], head: list[str]) -> str:
-    def cell(v: Any) -> str:
-        return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
-
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return (
-        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + f"</tr>{body}</table>"
-    )
-
-
-def _html(results: dict[str, Any], plot: str | None) -> str:
+def _page(results: dict[str, Any], plot: str | None) -> str:
+    """The report page: every run's reconstruction, then the model's other measures."""
     runs = [results["model"], *results["baselines"]]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>MusicVAE evaluation</title>",
-        "<style>body{font-family:sans-serif;margin:24px}td,th{border:1px solid #ccc;padding:3px 8px}"
-        "table{border-collapse:collapse;margin:10px 0}</style></head><body>",
-        "<h1>MusicVAE evaluation</h1>",
-    ]
-    recon = runs[0]["reconstruction"]
-    recon_keys = [k for k, v in recon.items() if not isinstance(v, dict)]
-    parts.append("<h2>Reconstruction of held-out windows</h2>")
-    parts.append(
-        _table(
-            [
-                [
-                    r["checkpoint"],
-                    r["preset"],
-                    r["windows"],
-                    *[r["reconstruction"][k] for k in recon_keys],
-                ]
-                for r in runs
-            ],
-            ["checkpoint", "preset", "windows", *recon_keys],
-        )
-    )
-    tracks = list(recon["teacher_forced_accuracy_per_track"])
-    if len(tracks) > 1:
-        parts.append("<h3>Per track</h3>")
-        rows = [
-            [r["checkpoint"], kind, *[r["reconstruction"][key][t] for t in tracks]]
-            for r in runs
-            for kind, key in (
-                ("teacher-forced", "teacher_forced_accuracy_per_track"),
-                ("greedy", "greedy_accuracy_per_track"),
-            )
-        ]
-        parts.append(_table(rows, ["checkpoint", "accuracy", *tracks]))
+    sections = [_reconstruction(runs)]
     interp = runs[0]["interpolation"]
     if interp.get("pairs"):
-        parts.append(f"<h2>Interpolation ({interp['pairs']} pairs)</h2>")
-        rows = [
-            [f"{a:.2f}", interp["latent"]["distance_to_a"][i], interp["latent"]["distance_to_b"][i],
-             interp["data_space"]["distance_to_a"][i], interp["data_space"]["distance_to_b"][i]]
-            for i, a in enumerate(interp["alphas"])
-        ]  # fmt: skip
-        parts.append(
-            _table(rows, ["alpha", "latent: to A", "latent: to B", "data: to A", "data: to B"])
-        )
-        if plot:
-            parts.append(f"<img src='{html.escape(plot)}' alt='interpolation distances'>")
+        sections.append(_interpolation(interp, plot))
     attrs = runs[0]["attributes"]
     names = list(attrs["reconstruction"])
-    parts.append(
-        f"<h2>Attribute vectors (magnitude ±{attrs['magnitude']}, {html.escape(attrs['vectors_from'])})</h2>"
-    )
-    rows = [["(none)", "0", *[attrs["reconstruction"][n] for n in names]]]
+    table = [{"vector": "(none)", "sign": "0", **attrs["reconstruction"]}]
     for vec, info in attrs["vectors"].items():
-        rows.append([vec, "+", *[info["plus"][n] for n in names]])
-        rows.append([vec, "-", *[info["minus"][n] for n in names]])
-    parts.append(_table(rows, ["vector", "sign", *names]))
+        table.append({"vector": vec, "sign": "+", **{n: info["plus"][n] for n in names}})
+        table.append({"vector": vec, "sign": "-", **{n: info["minus"][n] for n in names}})
+    title = f"Attribute vectors (magnitude ±{attrs['magnitude']}, {attrs['vectors_from']})"
+    sections.append(Section("attributes", title, table=table))
     prior = runs[0]["prior_samples"]
-    parts.append(f"<h2>Prior samples (temperature {prior['temperature']}) against data</h2>")
-    keys = list(prior["data"])
-    parts.append(
-        _table(
-            [
-                ["data", *[prior["data"][k] for k in keys]],
-                ["samples", *[prior["samples"][k] for k in keys]],
-            ],
-            ["", *keys],
+    sections.append(
+        Section(
+            "prior",
+            f"Prior samples (temperature {prior['temperature']}) against data",
+            table=[{"": "data", **prior["data"]}, {"": "samples", **prior["samples"]}],
         )
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return render_page(
+        sections,
+        "MusicVAE evaluation",
+        f"Model {runs[0]['checkpoint']}, split {runs[0]['split']}.",
+    )
+
+
+def _reconstruction(runs: list[dict[str, Any]]) -> Section:
+    """Reconstruction numbers of every run, per track too when there are several tracks."""
+    recon = runs[0]["reconstruction"]
+    keys = [k for k, v in recon.items() if not isinstance(v, dict)]
+    table: list[dict[str, object]] = [
+        {
+            "checkpoint": r["checkpoint"],
+            "preset": r["preset"],
+            "windows": r["windows"],
+            **{k: r["reconstruction"][k] for k in keys},
+        }
+        for r in runs
+    ]
+    tracks = list(recon["teacher_forced_accuracy_per_track"])
+    per_track = [
+        {"checkpoint": r["checkpoint"], "accuracy": kind, **r["reconstruction"][key]}
+        for r in runs
+        for kind, key in (
+            ("teacher-forced", "teacher_forced_accuracy_per_track"),
+            ("greedy", "greedy_accuracy_per_track"),
+        )
+    ]
+    tables = [Table(per_track, "Per track")] if len(tracks) > 1 else []
+    return Section(
+        "reconstruction", "Reconstruction of held-out windows", table=table, tables=tables
+    )
+
+
+def _interpolation(interp: dict[str, Any], plot: str | None) -> Section:
+    """Distances along latent and data-space paths, with their plot when there is one."""
+    lat, dat = interp["latent"], interp["data_space"]
+    table: list[dict[str, object]] = [
+        {
+            "alpha": f"{a:.2f}",
+            "latent: to A": lat["distance_to_a"][i],
+            "latent: to B": lat["distance_to_b"][i],
+            "data: to A": dat["distance_to_a"][i],
+            "data: to B": dat["distance_to_b"][i],
+        }
+        for i, a in enumerate(interp["alphas"])
+    ]
+    rows = []
+    if plot:
+        picture = Item("image", "interpolation distances", plot)
+        rows.append(Row("Hamming distance to A and B along the path", [picture]))
+    title = f"Interpolation ({interp['pairs']} pairs)"
+    return Section("interpolation", title, table=table, rows=rows)

@@ -27,7 +27,6 @@ Writes ``OUT/results.json`` and ``OUT/index.html`` (players and rainbowgrams), a
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import torch
 
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
+from latentmusic.report import Item, Row, Section, fmt, render_page
 from latentmusic.train.config import parse_options
 
 
@@ -147,102 +147,101 @@ def _note_key(note: Any) -> tuple:
 # ---- report -------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.3f}"
-    return html.escape(str(value))
-
-
 def _page(results: dict[str, Any], shown: list[dict[str, Any]], systems: list[str]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('pitch_accuracy'))}</td>"
-        f"<td>{_fmt(m.get('family_accuracy'))}</td><td>{_fmt(m.get('spectral_distance', float('nan')))}</td>"
-        f"<td>{_fmt(m.get('seconds_per_note', float('nan')))}</td></tr>"
-        for name, m in results["systems"].items()
-    )
-    cells = []
-    for entry in shown:
-        items = []
-        for name in systems:
-            rec = entry["systems"][name]
-            items.append(
-                f'<div class="item"><div class="cap">{html.escape(name)}: f0 {_fmt(rec["f0_hz"])} Hz, '
-                f"family {html.escape(str(rec['family_pred_str']))}</div>"
-                f'<audio controls preload="none" src="{html.escape(rec["audio"])}"></audio>'
-                f'<img alt="rainbowgram of {html.escape(name)}" src="{html.escape(rec["rainbowgram"])}"></div>'
-            )
-        cells.append(
-            f"<h3>{html.escape(entry['note_str'])} (pitch {entry['pitch']}, "
-            f"{html.escape(entry['family_str'])})</h3><div class='items'>{''.join(items)}</div>"
-        )
-    css = (
-        "body{font-family:system-ui,sans-serif;margin:24px;background:#14161b;color:#e8e8ea}"
-        "table{border-collapse:collapse}td,th{border:1px solid #333846;padding:4px 10px}"
-        ".items{display:flex;flex-wrap:wrap;gap:12px}.item{background:#1f232c;border-radius:8px;"
-        "padding:8px;width:280px}.item img{width:100%}.item audio{width:100%}.cap{font-size:13px}"
-        ".note{color:#9da1ad;font-size:13px;max-width:900px}"
-    )
+    """The report page: the summary, the morph, then players and rainbowgrams of ``shown``."""
     clf = results["classifier"]
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>NSynth evaluation</title>"
-        f"<style>{css}</style></head><body><h1>NSynth evaluation: {html.escape(results['split'])} split</h1>"
-        f"<p class='note'>{results['notes']} notes, first {results['seconds']:.2f} s of each, "
-        f"model {html.escape(results['model'])}. Pitch: pyin median f0 within {CENTS_TOLERANCE:.0f} cents "
-        f"of the label. Family: softmax regression on log-mel statistics trained on {clf['n_train']} "
-        f"training-split notes ({clf['train_accuracy']:.3f} training accuracy"
-        f"{'; never trained on: ' + ', '.join(clf['unknown_families']) if clf['unknown_families'] else ''})"
-        f". Spectral distance: "
-        f"multi-resolution STFT distance to the original (lower is closer).</p>"
-        f"<table><tr><th>system</th><th>pitch accuracy</th><th>family accuracy</th>"
-        f"<th>spectral distance</th><th>decode s / note</th></tr>{rows}</table>"
-        f"{_morph_html(results.get('morph', {}))}{''.join(cells)}</body></html>"
+    unknown = clf["unknown_families"]
+    summary = Section(
+        "summary",
+        "Pitch, family and spectral fidelity",
+        intro=f"Pitch: pyin median f0 within {CENTS_TOLERANCE:.0f} cents of the label. Family: "
+        f"softmax regression on log-mel statistics trained on {clf['n_train']} training-split "
+        f"notes ({clf['train_accuracy']:.3f} training accuracy"
+        f"{'; never trained on: ' + ', '.join(unknown) if unknown else ''}). Spectral "
+        "distance: multi-resolution STFT distance to the original (lower is closer).",
+        table=[
+            {
+                "system": name,
+                "pitch accuracy": m.get("pitch_accuracy"),
+                "family accuracy": m.get("family_accuracy"),
+                "spectral distance": m.get("spectral_distance"),
+                "decode s / note": m.get("seconds_per_note"),
+            }
+            for name, m in results["systems"].items()
+        ],
     )
+    sections = [summary, *_morph_sections(results.get("morph", {}))]
+    if shown:
+        rows = [
+            Row(
+                f"{entry['note_str']} (pitch {entry['pitch']}, {entry['family_str']})",
+                [_note_cell(name, entry["systems"][name]) for name in systems],
+            )
+            for entry in shown
+        ]
+        sections.append(Section("notes", "Notes", rows=rows))
+    notes, seconds = results["notes"], results["seconds"]
+    about = f"{notes} notes, first {seconds:.2f} s of each, model {results['model']}."
+    return render_page(sections, f"NSynth evaluation: {results['split']} split", about)
 
 
-def _morph_html(morph: dict[str, Any]) -> str:
-    """The morph measure: one summary row per system, then each pair's steps."""
+def _note_cell(name: str, rec: dict[str, Any]) -> Item:
+    """A system's reconstruction of one note: its player over its rainbowgram."""
+    caption = f"{name}: f0 {fmt(rec['f0_hz'])} Hz, family {rec['family_pred_str']}"
+    return Item("audio", caption, rec["audio"], image=rec["rainbowgram"])
+
+
+def _morph_sections(morph: dict[str, Any]) -> list[Section]:
+    """The morph measure: one summary row per system, then a section per pair with its steps."""
     if "systems" not in morph:
-        return f"<h2>Morph</h2><p class='note'>Not measured: {html.escape(str(morph.get('skipped', '')))}.</p>"
-    rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('pitch_kept_steps'))}</td>"
-        f"<td>{_fmt(m.get('pitch_kept_pairs'))}</td><td>{_fmt(m.get('monotone_pairs'))}</td>"
-        f"<td>{_fmt(m.get('falling_pairs'))}</td><td>{_fmt(m.get('ends_right_pairs'))}</td>"
-        f"<td>{_fmt(m.get('mean_spearman'))}</td><td>{_fmt(m.get('mean_p_a_drop'))}</td></tr>"
-        for name, m in morph["systems"].items()
+        return [Section("morph", "Morph", f"Not measured: {morph.get('skipped', '')}.")]
+    summary = Section(
+        "morph",
+        f"Morph: {morph['pairs']} pairs, {morph['steps']} latent steps ({morph['method']})",
+        intro=f"Pitch kept: pyin within {CENTS_TOLERANCE:.0f} cents of the pair's pitch. P(A): "
+        f"{morph['judge']['kind']} ({morph['judge']['n_train']} notes). Non-increasing: P(A) "
+        f"never rises by more than {morph['monotone_tolerance']}; falling: and it ends lower "
+        "than it starts by more than that.",
+        table=[
+            {
+                "system": name,
+                "steps with pitch kept": m.get("pitch_kept_steps"),
+                "pairs with pitch kept throughout": m.get("pitch_kept_pairs"),
+                "pairs with P(A) non-increasing": m.get("monotone_pairs"),
+                "... and falling": m.get("falling_pairs"),
+                "pairs with both ends heard right": m.get("ends_right_pairs"),
+                "mean Spearman(step, P(A))": m.get("mean_spearman"),
+                "mean P(A) drop": m.get("mean_p_a_drop"),
+            }
+            for name, m in morph["systems"].items()
+        ],
     )
-    pairs = []
-    for k, pair in enumerate(morph["per_pair"]):
+    sections = [summary]
+    for k, pair in enumerate(morph["per_pair"], 1):
         judge = pair["judge_on_originals"]
-        lines = []
-        for name, rec in pair["systems"].items():
-            players = "".join(
-                f'<div class="item"><div class="cap">step {i}: P(A) {_fmt(p)}, '
-                f"{_fmt(c)} cents</div>"
-                f'<audio controls preload="none" src="{html.escape(a)}"></audio></div>'
-                for i, (p, c, a) in enumerate(
-                    zip(rec["p_a"], rec["cents"], rec["audio"], strict=True)
-                )
+        rows = [
+            Row(
+                f"{name}: P(A) falls monotonically {rec['falls']}, pitch kept at every step "
+                f"{rec['all_pitch_kept']}",
+                [
+                    Item("audio", f"step {i}: P(A) {fmt(p)}, {fmt(c)} cents", a)
+                    for i, (p, c, a) in enumerate(
+                        zip(rec["p_a"], rec["cents"], rec["audio"], strict=True)
+                    )
+                ],
             )
-            lines.append(
-                f"<h4>{html.escape(name)}: P(A) falls monotonically {rec['falls']}, pitch kept at every "
-                f"step {rec['all_pitch_kept']}</h4><div class='items'>{players}</div>"
-            )
-        pairs.append(
-            f"<h3>Pair {k + 1}: {html.escape(pair['a_instrument'])} (A) to "
-            f"{html.escape(pair['b_instrument'])} (B), MIDI {pair['pitch']}</h3>"
-            f"<p class='note'>The judge on the originals: P(A | A) {_fmt(judge['p_a_of_a'])}, "
-            f"P(A | B) {_fmt(judge['p_a_of_b'])}.</p>{''.join(lines)}"
+            for name, rec in pair["systems"].items()
+        ]
+        title = (
+            f"Morph pair {k}: {pair['a_instrument']} (A) to {pair['b_instrument']} (B), "
+            f"MIDI {pair['pitch']}"
         )
-    return (
-        f"<h2>Morph: {morph['pairs']} pairs, {morph['steps']} latent steps ({morph['method']})</h2>"
-        f"<p class='note'>Pitch kept: pyin within {CENTS_TOLERANCE:.0f} cents of the pair's pitch. "
-        f"P(A): {html.escape(morph['judge']['kind'])} ({morph['judge']['n_train']} notes). "
-        f"Non-increasing: P(A) never rises by more than {morph['monotone_tolerance']}; falling: "
-        f"and it ends lower than it starts by more than that.</p>"
-        f"<table><tr><th>system</th><th>steps with pitch kept</th><th>pairs with pitch kept "
-        f"throughout</th><th>pairs with P(A) non-increasing</th><th>... and falling</th><th>pairs with both ends heard right</th><th>mean Spearman(step, P(A))</th>"
-        f"<th>mean P(A) drop</th></tr>{rows}</table>{''.join(pairs)}"
-    )
+        judged = (
+            f"The judge on the originals: P(A | A) {fmt(judge['p_a_of_a'])}, "
+            f"P(A | B) {fmt(judge['p_a_of_b'])}."
+        )
+        sections.append(Section(f"morph-pair-{k}", title, judged, rows=rows))
+    return sections
 
 
 # ---- entry point --------------------------------------------------------------------------------

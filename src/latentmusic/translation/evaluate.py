@@ -18,7 +18,6 @@ Options (``--option key=value``) bound the CPU time; see ``EvalOptions``.
 from __future__ import annotations
 
 import dataclasses
-import html
 import math
 import time
 import warnings
@@ -34,6 +33,7 @@ from latentmusic.audio.formats import is_audio
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
+from latentmusic.report import Item, Row, Section, fmt, render_page
 from latentmusic.train.config import parse_options as parse_typed_options
 from latentmusic.translation.model import UniversalTranslator, load_translator
 
@@ -361,7 +361,7 @@ def evaluate(
     examples = _write_examples(out, excerpts, outputs, known, sr, opts.examples)
     results["examples"] = examples
     write_json(out / "results.json", results)
-    write_text(out / "index.html", _html(results, examples))
+    write_text(out / "index.html", _page(results, examples))
     return {k: v for k, v in results.items() if k != "records"}
 
 
@@ -422,70 +422,49 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
-
-
-def _html(results: dict[str, Any], examples: list[dict[str, Any]]) -> str:
-    """A self-contained report page: summary tables and players."""
+def _page(results: dict[str, Any], examples: list[dict[str, Any]]) -> str:
+    """The report page: summary tables, then players."""
     cols = ("n", "target_accuracy", "chroma_similarity", "spectral_distance")
-    head = "".join(f"<th>{c}</th>" for c in ("system", *cols))
 
-    def table(block: dict[str, dict[str, Any]]) -> str:
-        body = "".join(
-            "<tr>"
-            + f"<td>{html.escape(name)}</td>"
-            + "".join(f"<td>{_fmt(row.get(c))}</td>" for c in cols)
-            + "</tr>"
-            for name, row in block.items()
-        )
-        return f"<table><tr>{head}</tr>{body}</table>"
+    def table(block: dict[str, dict[str, Any]], first: str = "system") -> list[dict[str, object]]:
+        return [{first: name, **{c: row.get(c) for c in cols}} for name, row in block.items()]
 
     clf = results["classifier"]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>translation eval</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:32px;max-width:1100px}"
-        "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #bbb;padding:4px 10px}"
-        ".ex{display:flex;gap:16px;margin:10px 0;align-items:center}.ex div{width:300px}"
-        "audio{width:100%}.cap{font-size:13px;color:#555}</style></head><body>",
-        f"<h1>Translation evaluation: {html.escape(results['model'])}</h1>",
-        f"<p>Data {html.escape(results['data'])}, split <b>{html.escape(results['split'])}</b>, "
-        f"{results['excerpt_seconds']:.2f} s excerpts. Domains: {html.escape(', '.join(results['domains']))}.</p>",
-        "<p>target_accuracy: how often an independent domain classifier (trained on real audio; "
-        f"accuracy on real test audio {_fmt(clf['accuracy_on_real_test_audio'])}, chance {_fmt(clf['chance'])}) "
-        "hears the target domain. chroma_similarity (higher is better) and spectral_distance (lower is "
-        "better) compare with the same excerpt rendered in the target domain.</p>",
-        "<h2>Trained domains as input</h2>",
-        table(results["systems"]),
+    sections = [
+        Section(
+            "trained",
+            "Trained domains as input",
+            intro="target_accuracy: how often an independent domain classifier (trained on real "
+            f"audio; accuracy on real test audio {fmt(clf['accuracy_on_real_test_audio'])}, "
+            f"chance {fmt(clf['chance'])}) hears the target domain. chroma_similarity (higher "
+            "is better) and spectral_distance (lower is better) compare with the same excerpt "
+            "rendered in the target domain.",
+            table=table(results["systems"]),
+        )
     ]
     if results["heldout"]:
-        parts += [
-            f"<h2>Unseen input domains ({html.escape(', '.join(results['heldout_domains']))})</h2>",
-            table(results["heldout"]),
-        ]
+        unseen = ", ".join(results["heldout_domains"])
+        sections.append(
+            Section("heldout", f"Unseen input domains ({unseen})", table=table(results["heldout"]))
+        )
     if results["pairs"]:
-        parts += [
-            "<h2>Model, per source -> target</h2>",
-            table(results["pairs"]).replace("<th>system</th>", "<th>pair</th>"),
-        ]
-    parts.append("<h2>Listen</h2>")
+        sections.append(
+            Section("pairs", "Model, per source -> target", table=table(results["pairs"], "pair"))
+        )
+    rows = []
     for ex in examples:
         tag = " (unseen input domain)" if ex["heldout"] else ""
-        cells = [
-            ("input: " + ex["source"] + tag, ex["input"]),
-            ("translation: " + ex["target"], ex["translation"]),
+        items = [
+            Item("audio", f"input: {ex['source']}{tag}", ex["input"]),
+            Item("audio", f"translation: {ex['target']}", ex["translation"]),
         ]
         if "ground_truth" in ex:
-            cells.append(("ground truth: " + ex["target"], ex["ground_truth"]))
-        parts.append(
-            f"<div class='cap'>{html.escape(ex['piece'])}</div><div class='ex'>"
-            + "".join(
-                f"<div><div class='cap'>{html.escape(c)}</div><audio controls preload='none' src='{html.escape(p)}'></audio></div>"
-                for c, p in cells
-            )
-            + "</div>"
-        )
-    parts.append(f"<p class='cap'>Computed in {results['seconds']} s.</p></body></html>")
-    return "\n".join(parts)
+            items.append(Item("audio", f"ground truth: {ex['target']}", ex["ground_truth"]))
+        rows.append(Row(ex["piece"], items))
+    sections.append(Section("listen", "Listen", rows=rows))
+    return render_page(
+        sections,
+        f"Translation evaluation: {results['model']}",
+        f"Data {results['data']}, split {results['split']}, {results['excerpt_seconds']:.2f} s "
+        f"excerpts. Domains: {', '.join(results['domains'])}. Computed in {results['seconds']} s.",
+    )

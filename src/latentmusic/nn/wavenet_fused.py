@@ -313,9 +313,7 @@ class FusedRunner:
         batch = self.st.batch_size
         codes = np.zeros((batch, n), np.int64)
         logits = (
-            np.zeros((batch, n, self.n_classes), np.float32)
-            if logits_out is not None
-            else None
+            np.zeros((batch, n, self.n_classes), np.float32) if logits_out is not None else None
         )
         self._call(_np(table), local_t, n, temperature, u, forced, codes, logits)
         codes_out.copy_(torch.from_numpy(codes))
@@ -324,4 +322,3 @@ class FusedRunner:
         self.st.t += n
         self.st.prev = torch.from_numpy(self.prev)
         self.st.inputs = torch.from_numpy(self.inputs)
-

@@ -225,12 +225,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_has_its_entry_points_and_a_case(family: str) -> None:
     assert callable(getattr(family_part(family), "from_checkpoint", None))
-    train_params = list(inspect.signature(family_part(family, "train").train).parameters)
-    assert train_params == [
-        "data", "out", "preset", "model_type", "overrides", "settings", "init"
-    ]  # fmt: skip
-    eval_params = list(inspect.signature(family_part(family, "evaluate").evaluate).parameters)
-    assert eval_params == ["model", "data", "split", "out", "baselines", "options"]
+    # One request record each: train(job: TrainJob), evaluate(job: EvalJob).
+    for part, name, record in (("train", "train", "TrainJob"), ("evaluate", "evaluate", "EvalJob")):
+        params = inspect.signature(getattr(family_part(family, part), name)).parameters
+        assert list(params) == ["job"] and params["job"].annotation in (record, f"'{record}'")
     cases = CASES_BY_FAMILY.get(family, ())
     assert cases, f"add a contract case for the '{family}' family"
     assert {c.model_type for c in cases} <= set(FAMILIES[family].model_types)

@@ -222,23 +222,26 @@ def test_unknown_label_and_bad_options_are_one_sentence(
 
 
 def test_evaluate_reports_levels_priors_and_conditioning(run: dict[str, Path]) -> None:
+    from latentmusic.evaluation import EvalJob
     from latentmusic.jukebox.evaluate import evaluate
 
     out = run["base"] / "eval"
     results = evaluate(
-        run["run"],
-        run["codes"],
-        "train",
-        out,
-        [],
-        {
-            "max_files": "4",
-            "seconds": "1",
-            "samples_per_genre": "2",
-            "sample_seconds": "1",
-            "continuations": "3",
-            "prime_seconds": "0.5",
-        },
+        EvalJob(
+            run["run"],
+            run["codes"],
+            "train",
+            out,
+            [],
+            {
+                "max_files": "4",
+                "seconds": "1",
+                "samples_per_genre": "2",
+                "sample_seconds": "1",
+                "continuations": "3",
+                "prime_seconds": "0.5",
+            },
+        )
     )
     assert [r["hop"] for r in results["vqvae"]] == [8, 32, 128]
     assert all(0 < r["codebook_usage"] <= 1 for r in results["vqvae"])

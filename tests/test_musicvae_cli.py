@@ -14,6 +14,7 @@ import soundfile
 
 import latentmusic
 from latentmusic.cli.main import main
+from latentmusic.evaluation import EvalJob
 from latentmusic.midi.io import read_sequence
 from latentmusic.midi.representations import MELODY
 from latentmusic.musicvae.attributes import attributes_for, load_vectors
@@ -201,7 +202,7 @@ def test_eval_reports_reconstruction_interpolation_attributes_and_prior(
 ) -> None:
     out, data = run
     options = {"windows": "16", "pairs": "4", "samples": "16", "interp_steps": "5"}
-    results = evaluate(out, data, "test", tmp_path / "report", [out], options)
+    results = evaluate(EvalJob(out, data, "test", tmp_path / "report", [out], options))
     model = results["model"]
     assert model["windows"] == 9 and model["files"] == 3 and len(results["baselines"]) == 1
     recon = model["reconstruction"]

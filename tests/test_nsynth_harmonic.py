@@ -341,11 +341,19 @@ def test_cli_encode_decode_interpolate(
 
 
 def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None:
+    from latentmusic.evaluation import EvalJob
     from latentmusic.nsynth.evaluate import evaluate
 
     data = make_note_set(tmp_path / "notes", pitches=(PITCH, 64))
     results = evaluate(
-        overfit["run"], data, "test", tmp_path / "eval", [], {"seconds": "0.25", "page_notes": "1"}
+        EvalJob(
+            overfit["run"],
+            data,
+            "test",
+            tmp_path / "eval",
+            [],
+            {"seconds": "0.25", "page_notes": "1"},
+        )
     )
     system = results["systems"]["harmonic"]
     assert results["options"]["pitch"] == "label"
@@ -353,13 +361,15 @@ def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None
     assert 0.0 <= system["family_accuracy"] <= 1.0
     assert math.isfinite(system["spectral_distance"]) and system["spectral_distance"] > 0
     estimated = evaluate(
-        overfit["run"],
-        data,
-        "test",
-        tmp_path / "eval2",
-        [],
-        {"seconds": "0.25", "page_notes": "0", "pitch": "estimate"},
+        EvalJob(
+            overfit["run"],
+            data,
+            "test",
+            tmp_path / "eval2",
+            [],
+            {"seconds": "0.25", "page_notes": "0", "pitch": "estimate"},
+        )
     )
     assert estimated["systems"]["harmonic"]["pitch_accuracy"] == 1.0
     with pytest.raises(InputError, match="'pitch' must be one of label, estimate, not 'guess'"):
-        evaluate(overfit["run"], data, "test", tmp_path / "eval3", [], {"pitch": "guess"})
+        evaluate(EvalJob(overfit["run"], data, "test", tmp_path / "eval3", [], {"pitch": "guess"}))

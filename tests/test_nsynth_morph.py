@@ -175,6 +175,7 @@ def test_measure_morphs_reads_paths_of_known_verdict(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------- every model type, via eval
 def test_eval_measures_the_morph_of_every_model_type(tmp_path: Path) -> None:
+    from latentmusic.evaluation import EvalJob
     from latentmusic.nsynth.evaluate import evaluate
     from latentmusic.nsynth.harmonic import HarmonicAutoencoder
     from latentmusic.nsynth.model import NSynthWaveNetAE
@@ -190,7 +191,7 @@ def test_eval_measures_the_morph_of_every_model_type(tmp_path: Path) -> None:
     ]
     options = {"seconds": "0.125", "max_notes": "2", "page_notes": "0", "classifier_notes": "40"}
     options |= {"morph_pairs": "1", "morph_steps": "3", "backend": "torch"}
-    results = evaluate(runs[0], data, "test", tmp_path / "eval", runs[1:], options)
+    results = evaluate(EvalJob(runs[0], data, "test", tmp_path / "eval", runs[1:], options))
     morph = results["morph"]
     assert "per_pair" not in morph  # the printed summary stays short
     assert set(morph["systems"]) == {"harmonic", "spectral", "wavenet", CROSSFADE}
@@ -204,11 +205,11 @@ def test_eval_measures_the_morph_of_every_model_type(tmp_path: Path) -> None:
     assert "Morph: 1 pairs" in (tmp_path / "eval" / "index.html").read_text()
 
     skipped = evaluate(
-        runs[0], data, "test", tmp_path / "eval2", [], options | {"morph_pairs": "0"}
+        EvalJob(runs[0], data, "test", tmp_path / "eval2", [], options | {"morph_pairs": "0"})
     )
     assert "systems" not in skipped["morph"]
     with pytest.raises(InputError, match="morph_steps"):
-        evaluate(runs[0], data, "test", tmp_path / "eval3", [], {"morph_steps": "1"})
+        evaluate(EvalJob(runs[0], data, "test", tmp_path / "eval3", [], {"morph_steps": "1"}))
 
 
 def test_the_pad_is_rendered_once_with_the_corners_at_its_corners() -> None:

@@ -12,6 +12,7 @@ import torch
 
 import latentmusic
 from latentmusic.errors import CheckpointError, ConfigError, InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.nsynth.evaluate import cents_off, evaluate, median_f0
 from latentmusic.train.checkpoint import read_checkpoint
 from tests.conftest import SR, make_note_set, tone, train_tiny
@@ -101,13 +102,15 @@ def test_evaluate_compares_wavenet_and_the_spectral_baseline(notes: Path, tmp_pa
     spectral = train_tiny(notes, tmp_path / "sp", model_type="spectral", steps=2)
     out = tmp_path / "report"
     summary = evaluate(
-        wavenet,
-        notes,
-        "test",
-        out,
-        [spectral],
-        # The morph measure has its own tests (test_nsynth_morph.py).
-        {"max_notes": "3", "seconds": "0.25", "page_notes": "2", "morph_pairs": "0"},
+        EvalJob(
+            wavenet,
+            notes,
+            "test",
+            out,
+            [spectral],
+            # The morph measure has its own tests (test_nsynth_morph.py).
+            {"max_notes": "3", "seconds": "0.25", "page_notes": "2", "morph_pairs": "0"},
+        )
     )
     results = json.loads((out / "results.json").read_text())
     assert results["notes"] == summary["notes"] == 3 and results["seconds"] == 31 * 128 / SR
@@ -132,4 +135,4 @@ def test_evaluate_compares_wavenet_and_the_spectral_baseline(notes: Path, tmp_pa
         assert (out / "rainbowgrams" / f"01_{name}.png").is_file()
     assert not list(out.rglob("*.tmp*"))  # atomic writes left no temp files
     with pytest.raises(InputError, match="Unknown nsynth eval option"):
-        evaluate(wavenet, notes, "test", out, [], {"notes": "3"})
+        evaluate(EvalJob(wavenet, notes, "test", out, [], {"notes": "3"}))

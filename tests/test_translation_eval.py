@@ -11,6 +11,7 @@ import pytest
 
 from latentmusic.data.domains import DomainAudioSet
 from latentmusic.errors import InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.train.harness import TrainJob
 from latentmusic.translation.evaluate import chroma_similarity, evaluate, parse_options
 from latentmusic.translation.train import train
@@ -61,7 +62,7 @@ def test_evaluate_with_ground_truth_baselines_and_heldout_domain(tmp_path: Path)
         "classifier_files": "4",
         "classifier_crops": "3",
     }
-    results = evaluate(run, data, "test", tmp_path / "report", [ablation], options)
+    results = evaluate(EvalJob(run, data, "test", tmp_path / "report", [ablation], options))
 
     assert set(results["systems"]) == {"model", "input (untranslated)", "noconf"}
     assert results["heldout_domains"] == ["saw", "triangle"]

@@ -144,6 +144,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a trained model on held-out data with objective metrics; writes JSON + HTML."""
+    from latentmusic.evaluation import EvalJob
     from latentmusic.train.config import parse_overrides
 
     if not model.exists():
@@ -152,14 +153,10 @@ def evaluate(
     report_dir = out or _default_report_dir(model, split)
     v.output_dir(report_dir, "report directory")
     with v.removed_on_failure(report_dir):
-        results = module.evaluate(
-            model=model,
-            data=data,
-            split=split,
-            out=report_dir,
-            baselines=list(baseline or []),
-            options=parse_overrides(option or []),
+        job = EvalJob(
+            model, data, split, report_dir, tuple(baseline or ()), parse_overrides(option or [])
         )
+        results = module.evaluate(job)
     typer.echo(json.dumps(results, indent=2, default=str))
     typer.echo(f"Report written to {report_dir}")
 

@@ -43,6 +43,7 @@ import torch
 
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
 from latentmusic.jukebox.codes import (
     CODES_FORMAT,
@@ -459,15 +460,16 @@ def _evaluate_run(
     return results
 
 
-def evaluate(
-    model: Path,
-    data: Path,
-    split: str,
-    out: Path,
-    baselines: list[Path],
-    options: dict[str, str],
-) -> dict[str, Any]:
+def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate a Jukebox run (and baseline runs) on held-out data; write results.json + index.html."""
+    model, data, split, out, baselines, options = (
+        job.model,
+        job.data,
+        job.split,
+        job.out,
+        list(job.baselines),
+        job.options,
+    )
     opts = _options(options)
     start = time.perf_counter()
     files, codes_dir, _ = _data_files(Path(data))

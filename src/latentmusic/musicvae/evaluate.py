@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from latentmusic.errors import InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.fileio import atomic_path, ensure_writable_dir, write_json, write_text
 from latentmusic.midi.representations import FIRST_PITCH_CLASS, MIN_PITCH
 from latentmusic.musicvae.attributes import (
@@ -308,10 +309,17 @@ def _steps(path: Path) -> int | None:
         return None
 
 
-def evaluate(
-    model: Path, data: Path, split: str, out: Path, baselines: list[Path], options: dict[str, str]
-) -> dict:
-    """Evaluate ``model`` (and ``baselines``) on ``data``'s ``split``; write results.json + index.html."""
+def evaluate(job: EvalJob) -> dict:
+    """Evaluate ``job.model`` (and its baselines) on ``job.data``'s split; write results.json +
+    index.html."""
+    model, data, split, out, baselines, options = (
+        job.model,
+        job.data,
+        job.split,
+        job.out,
+        list(job.baselines),
+        job.options,
+    )
     opts = _options(options)
     out = ensure_writable_dir(out)
     results = {

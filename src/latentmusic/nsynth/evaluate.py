@@ -38,6 +38,7 @@ import torch
 
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.report import Item, Row, Section, fmt, render_page
 from latentmusic.train.config import parse_options
 
@@ -247,15 +248,16 @@ def _morph_sections(morph: dict[str, Any]) -> list[Section]:
 # ---- entry point --------------------------------------------------------------------------------
 
 
-def evaluate(
-    model: Path,
-    data: Path,
-    split: str,
-    out: Path,
-    baselines: list[Path],
-    options: dict[str, str],
-) -> dict[str, Any]:
+def evaluate(job: EvalJob) -> dict[str, Any]:
     """Measure pitch, family and spectral fidelity of reconstructions on ``split`` notes."""
+    model, data, split, out, baselines, options = (
+        job.model,
+        job.data,
+        job.split,
+        job.out,
+        list(job.baselines),
+        job.options,
+    )
     from latentmusic.audio import io
     from latentmusic.audio.rainbowgram import save_rainbowgram
     from latentmusic.audio.spectral import multi_resolution_stft_distance

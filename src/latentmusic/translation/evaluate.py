@@ -32,6 +32,7 @@ import torch
 from latentmusic.audio.formats import is_audio
 from latentmusic.audio.judge import TimbreClassifier, TimbreFeatures
 from latentmusic.errors import InputError
+from latentmusic.evaluation import EvalJob
 from latentmusic.fileio import ensure_writable_dir, write_json, write_text
 from latentmusic.report import Item, Row, Section, fmt, render_page
 from latentmusic.train.config import parse_options as parse_typed_options
@@ -186,15 +187,16 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def evaluate(
-    model: Path,
-    data: Path,
-    split: str,
-    out: Path,
-    baselines: list[Path],
-    options: dict[str, str],
-) -> dict[str, Any]:
+def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate translations of ``split`` excerpts of ``data``; write results.json + index.html."""
+    model, data, split, out, baselines, options = (
+        job.model,
+        job.data,
+        job.split,
+        job.out,
+        list(job.baselines),
+        job.options,
+    )
     from latentmusic.data.domains import SPLITS, DomainAudioSet
 
     started = time.perf_counter()

@@ -462,14 +462,7 @@ def _evaluate_run(
 
 def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate a Jukebox run (and baseline runs) on held-out data; write results.json + index.html."""
-    model, data, split, out, baselines, options = (
-        job.model,
-        job.data,
-        job.split,
-        job.out,
-        list(job.baselines),
-        job.options,
-    )
+    model, data, split, out, baselines, options = job.parts()
     opts = _options(options)
     start = time.perf_counter()
     files, codes_dir, _ = _data_files(Path(data))

@@ -312,14 +312,7 @@ def _steps(path: Path) -> int | None:
 def evaluate(job: EvalJob) -> dict:
     """Evaluate ``job.model`` (and its baselines) on ``job.data``'s split; write results.json +
     index.html."""
-    model, data, split, out, baselines, options = (
-        job.model,
-        job.data,
-        job.split,
-        job.out,
-        list(job.baselines),
-        job.options,
-    )
+    model, data, split, out, baselines, options = job.parts()
     opts = _options(options)
     out = ensure_writable_dir(out)
     results = {

@@ -189,14 +189,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate translations of ``split`` excerpts of ``data``; write results.json + index.html."""
-    model, data, split, out, baselines, options = (
-        job.model,
-        job.data,
-        job.split,
-        job.out,
-        list(job.baselines),
-        job.options,
-    )
+    model, data, split, out, baselines, options = job.parts()
     from latentmusic.data.domains import SPLITS, DomainAudioSet
 
     started = time.perf_counter()

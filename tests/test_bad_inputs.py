@@ -97,6 +97,7 @@ CASES: list[tuple[list[str], str]] = [
     ([*TRAIN, "--devices", "abc"], "--devices must be auto, a number"),
     ([*TRAIN, "--devices", "0"], "--devices must be at least 1"),
     ([*TRAIN, "--threads", "-1"], "--threads must be between 1"),
+    ([*TRAIN, "--data-workers", "-1"], "--data-workers must be between 0 and 64"),
     ([*TRAIN, "--lr", "nan"], "--lr must be a finite number, not nan."),
     ([*TRAIN, "--lr", "-1"], "--lr must be greater than 0"),
     ([*TRAIN, "--minutes", "-1"], "--minutes must be greater than 0"),
@@ -113,6 +114,7 @@ CASES: list[tuple[list[str], str]] = [
     ([*ADD, "--steps", "0"], "--steps must be between 1"),
     ([*ADD, "--minutes", "-1"], "--minutes must be greater than 0"),
     ([*ADD, "--threads", "0"], "--threads must be between 1"),
+    ([*ADD, "--data-workers", "65"], "--data-workers must be between 0 and 64"),
     # 14: a domain name becomes a folder and a --to choice
     ([*ADD, "--name", "a/b"], "--name may hold only letters"),
     ([*ADD, "--name", "x,y"], "--name may hold only letters"),

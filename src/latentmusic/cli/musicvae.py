@@ -72,7 +72,7 @@ def _load(model: Path):  # noqa: ANN202
 
 
 def _write(seqs, out: Path, each: bool, gap_bars: int, wav: bool, soundfont: Path | None) -> None:  # noqa: ANN001
-    from latentmusic.musicvae.model import write_outputs
+    from latentmusic.musicvae.files import write_outputs
 
     width = max(2, len(str(len(seqs))))
     mids = [out] + (
@@ -106,7 +106,7 @@ def _check_inputs(paths: list[Path]) -> None:
 
 
 def _inputs(paths: list[Path]):  # noqa: ANN202
-    from latentmusic.musicvae.model import read_input
+    from latentmusic.musicvae.files import read_input
 
     return [read_input(p) for p in paths]
 

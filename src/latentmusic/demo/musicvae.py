@@ -160,7 +160,8 @@ def _band_rows(item: Any) -> tuple[list[Row], list[str]]:  # noqa: ANN401
 def build(ctx: DemoContext) -> Section:
     from latentmusic.errors import DependencyError
     from latentmusic.musicvae.attributes import VECTORS_FILE, load_vectors, measure
-    from latentmusic.musicvae.model import load_model, write_outputs
+    from latentmusic.musicvae.files import write_outputs
+    from latentmusic.musicvae.model import load_model
 
     melodies = ctx.melodies_dir()
     shipped = _shipped()

@@ -164,3 +164,26 @@ def test_a_tiny_decoder_overfits_one_conditioned_sequence() -> None:
     assert losses[0] > 5.0  # about ln 256 at initialisation
     assert losses[-1] < 0.35 * losses[0]
     assert min(losses[-10:]) < min(losses[:50])
+
+
+def test_bf16_autocast_trains_through_the_reference_path() -> None:
+    """Under autocast the time-major kernels (one dtype, in-place accumulation) step aside:
+    the step runs in bf16 and matches the float32 logits to bf16's precision."""
+    from latentmusic.nn.timemajor import fast_path_applies
+
+    torch.manual_seed(0)
+    dec, enc = (
+        _tiny(),
+        NonCausalWaveNetEncoder(channels=8, layers=3, cycle=3, out_channels=4, pool=8),
+    )
+    codes, cond = torch.randint(0, 256, (2, 64)), torch.randn(2, 4, 8)
+    audio = torch.randn(2, 64)
+    exact = dec(codes, cond)
+    assert fast_path_applies(dec, codes)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fast_path_applies(dec, codes)
+        mixed = dec(codes, cond)
+        z = enc(audio)
+    mixed.float().sum().backward()  # the gradient flows (the fast path failed right here)
+    assert z.shape == (2, 4, 8)
+    assert (mixed.float() - exact).abs().max() < 0.05 * exact.abs().max()

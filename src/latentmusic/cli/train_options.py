@@ -59,7 +59,8 @@ DataWorkers = Annotated[
     int,
     typer.Option(
         help="Loader processes that prepare the next batches while a step runs (0: none; "
-        "worth it on a GPU, where the step is faster than decoding its batch).",
+        "worth it on a GPU, where the step is faster than decoding its batch). Each keeps "
+        "its own copy of the data set's decoded-audio cache.",
         callback=v.int_range(0, 64),
     ),
 ]

@@ -50,6 +50,14 @@ def test_errors_are_one_sentence(tmp_path: Path) -> None:
     )
     proc = run_cli("data", "notes", str(tmp_path / "n"), "--pitches", "sixty")
     assert proc.returncode == 1 and "--pitches expects numbers" in proc.stderr
+    proc = run_cli(
+        "data", "notes", str(tmp_path / "n"), "--programs", "0,73,40", "--test-programs", "12"
+    )
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        "error: Test program(s) 12 are not among the programs to render; "
+        "a held-out instrument must be one of them."
+    )
+    assert not (tmp_path / "n").exists()  # nothing half-built is left behind
     proc = run_cli("demo", "--only", "karaoke", "--out", str(tmp_path / "d"))
     assert proc.returncode == 1 and "Unknown demo section(s) karaoke" in proc.stderr
 

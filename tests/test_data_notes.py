@@ -151,6 +151,33 @@ def test_default_programs_cover_every_family_and_split_keeps_families_in_train()
     assert train_families == set(families)  # unseen instruments, seen families
 
 
+def test_held_out_test_programs_keep_a_smaller_sets_test_instruments():
+    wide = notes.ALL_PROGRAMS
+    assert len(wide) > 90 and set(notes.DEFAULT_PROGRAMS) < set(wide)
+    keys = [f"FluidR3_GM.sf2:{p}" for p in wide]
+    families = [notes.gm_family(p)[0] for p in wide]
+    held = [k for k in keys if k.endswith((":6", ":12", ":71", ":73"))]
+    splits = split_instruments(keys, families, test=held)
+    assert sorted(k for k, s in splits.items() if s == "test") == sorted(held)
+    n_valid = list(splits.values()).count("valid")
+    assert n_valid == round(0.15 * len(keys))  # valid is still drawn by hash, test is not
+    with pytest.raises(InputError, match="leaves fewer than two for training"):
+        split_instruments(keys[:4], families[:4], test=keys[:3])
+
+
+def test_test_programs_are_recorded_and_must_be_rendered(tmp_path):
+    built = build_notes(tmp_path / "held", workers=1, progress=False, test_programs=(40,), **TINY)
+    info = json.loads((built / "build.json").read_text())
+    assert info["settings"]["test_programs"] == [40]
+    test_names = {i["program"] for i in info["instruments"] if i["split"] == "test"}
+    assert test_names == {40}
+    assert {e["instrument_str"] for e in all_entries(built)["test"].values()} == {
+        "string_acoustic_000"
+    }
+    with pytest.raises(InputError, match=r"Test program\(s\) 41 are not among the programs"):
+        build_notes(tmp_path / "bad", progress=False, test_programs=(41,), **TINY)
+
+
 def test_sources_and_ranges_follow_the_program():
     assert notes.gm_family(81) == ("synth_lead", "synthetic")
     assert notes.gm_family(4) == ("keyboard", "electronic")

@@ -42,7 +42,10 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
 @app.command("notes")
 def notes(
     out: Annotated[Path, typer.Argument(help="Output directory (NSynth layout).")],
-    programs: Annotated[str | None, typer.Option(help="GM programs, e.g. 0,19,40,73.")] = None,
+    programs: Annotated[
+        str | None,
+        typer.Option(help="GM programs, e.g. 0,19,40,73, or 'all' (every melodic program)."),
+    ] = None,
     pitches: Annotated[
         str | None, typer.Option(help="MIDI pitches, e.g. 21-108 or 48-72:3.")
     ] = None,
@@ -58,11 +61,21 @@ def notes(
     workers: Annotated[
         int, typer.Option(help="Parallel render processes.", callback=v.int_range(1, 256))
     ] = 2,
+    test_programs: Annotated[
+        str | None,
+        typer.Option(
+            help="Programs held out as the test split, e.g. 6,12,71,73 (default: about 15 % "
+            "chosen by a stable hash). Lets a wider set keep a smaller one's test instruments."
+        ),
+    ] = None,
 ) -> None:
     """Render an NSynth-format note set (4 s notes, split by instrument)."""
-    from latentmusic.data.notes import build_notes
+    from latentmusic.data.notes import ALL_PROGRAMS, build_notes
 
-    program_list = _int_list(programs, "programs")
+    if programs is not None and programs.strip().lower() == "all":
+        program_list: list[int] | None = list(ALL_PROGRAMS)
+    else:
+        program_list = _int_list(programs, "programs")
     pitch_list = _int_list(pitches, "pitches")
     velocity_list = _int_list(velocities, "velocities")
     if soundfont is not None:
@@ -76,6 +89,7 @@ def notes(
             soundfont=soundfont,
             sr=sample_rate,
             workers=workers,
+            test_programs=_int_list(test_programs, "test-programs"),
         )
     typer.echo(f"Note set written to {path}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ for _prog, _fam, _src in [
     (114, "mallet", "acoustic"),
 ]:
     _GM_FAMILY[_prog] = (_fam, _src)
+ALL_PROGRAMS = tuple(sorted(_GM_FAMILY))  # every melodic program (``--programs all``)
 
 # Playable MIDI range of each family, narrowed per program where the real instrument is.
 FAMILY_RANGES = {
@@ -183,12 +184,16 @@ def playable_range(program: int) -> tuple[int, int]:
     return PROGRAM_RANGES.get(program, FAMILY_RANGES[gm_family(program)[0]])
 
 
-def split_instruments(keys: Sequence[str], families: Sequence[str]) -> dict[str, str]:
+def split_instruments(
+    keys: Sequence[str], families: Sequence[str], test: Collection[str] = ()
+) -> dict[str, str]:
     """Assign each instrument key to train/valid/test (about 70/15/15), deterministically.
 
     Instruments are taken for test, then valid, in stable-hash order, skipping any whose
     family would otherwise lose its last training instrument, so test instruments are
-    unseen in training but their families are not (NSynth's own protocol).
+    unseen in training but their families are not (NSynth's own protocol). Keys listed in
+    ``test`` are the test split instead, whatever their number: a wider note set can then
+    keep a smaller one's test instruments, so models trained on either are measured alike.
     """
     n = len(keys)
     if n < 3:
@@ -199,7 +204,16 @@ def split_instruments(keys: Sequence[str], families: Sequence[str]) -> dict[str,
     order = sorted(range(n), key=lambda i: stable_fraction(keys[i]))
     left = Counter(families)
     assigned: dict[int, str] = {}
-    for split in ("test", "valid"):
+    for i, key in enumerate(keys):
+        if key in test:
+            assigned[i] = "test"
+            left[families[i]] -= 1
+    if test and n - len(assigned) < 2:
+        raise InputError(
+            f"Holding out {len(assigned)} of {n} instruments for test leaves fewer than two "
+            "for training and validation."
+        )
+    for split in ("valid",) if test else ("test", "valid"):
         want = max(1, round(SPLIT_FRACTIONS[split] * n))
         got = 0
         for keep_family in (True, False):  # relax the family rule only when it must be
@@ -242,9 +256,14 @@ def _soundfont_list(soundfont: Any) -> list[Path]:
 
 
 def plan_instruments(
-    programs: Sequence[int], pitches: Sequence[int], soundfonts: Sequence[Path], sr: int
+    programs: Sequence[int],
+    pitches: Sequence[int],
+    soundfonts: Sequence[Path],
+    sr: int,
+    test_programs: Collection[int] = (),
 ) -> list[InstrumentPlan]:
-    """Name, range-limit and split every (SoundFont, program) instrument."""
+    """Name, range-limit and split every (SoundFont, program) instrument (``test_programs``:
+    the programs held out as the test split; default: a stable-hash choice)."""
     raw = []
     for font in soundfonts:
         with Renderer(font, sr, effects=False) as renderer:
@@ -263,7 +282,8 @@ def plan_instruments(
     if not raw:
         raise InputError("None of the requested pitches is in any instrument's playable range.")
     keys = [f"{font.name}:{program}" for font, program, *_ in raw]
-    splits = split_instruments(keys, [r[3] for r in raw])
+    test_keys = [k for k, r in zip(keys, raw, strict=True) if r[1] in test_programs]
+    splits = split_instruments(keys, [r[3] for r in raw], test=test_keys)
     per_kind: Counter[tuple[str, str]] = Counter()
     plans = []
     for i, (font, program, name, family, source, playable) in enumerate(raw):
@@ -397,12 +417,15 @@ def build_notes(
     workers: int = 2,
     progress: bool = True,
     quick: bool = False,
+    test_programs: Iterable[int] | None = None,
 ) -> Path:
     """Render an NSynth-format note set into ``out`` and return ``out``.
 
     ``programs`` are General MIDI programs (default: 24 over all NSynth families);
     ``soundfont`` may be one SoundFont or several (each program of each is an instrument);
     ``quick`` defaults pitches/velocities to a small subset (48..72 step 3, velocity 100).
+    ``test_programs`` holds those programs out as the test split (default: a stable-hash
+    choice of about 15 %), e.g. to keep a smaller set's test instruments in a wider one.
     Pitches outside an instrument's playable range are not rendered for it. Rendering uses
     spawned processes: call it under ``if __name__ == "__main__":`` in a script.
     """
@@ -423,6 +446,15 @@ def build_notes(
     velocities = _check_ints(velocities, 1, 127, "Velocities")
     for program in programs:
         gm_family(program)
+    held_out: tuple[int, ...] = ()
+    if test_programs is not None:
+        held_out = _check_ints(test_programs, 0, 127, "Test programs")
+        missing = [p for p in held_out if p not in programs]
+        if missing:
+            raise InputError(
+                f"Test program(s) {', '.join(map(str, missing))} are not among the programs "
+                "to render; a held-out instrument must be one of them."
+            )
     fonts = _soundfont_list(soundfont)
     out = ensure_writable_dir(out)
 
@@ -436,6 +468,8 @@ def build_notes(
         "pitches": list(pitches),
         "velocities": list(velocities),
     }
+    if held_out:  # only when given, so sets built before the option still match
+        settings["test_programs"] = list(held_out)
     build_file = out / "build.json"
     previous = _read_json(build_file) if build_file.exists() else None
     if previous is not None and previous.get("settings") != settings:
@@ -443,7 +477,7 @@ def build_notes(
             f"{out} already holds a note set built with other settings; "
             "use a new output directory or delete that one."
         )
-    plans = plan_instruments(programs, pitches, fonts, sr)
+    plans = plan_instruments(programs, pitches, fonts, sr, held_out)
     info: dict[str, Any] = {
         "format": "nsynth",
         "complete": False,

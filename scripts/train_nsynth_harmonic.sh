@@ -8,12 +8,20 @@
 #                                                         # a later sitting continues the model
 # Environment: MINUTES, THREADS, PRESET (small), DATA, OUT, INIT, SOUNDFONT, NOTES_ARGS (extra
 # `latentmusic data notes` options), EVAL_ARGS (extra `eval nsynth` options), BASELINE (runs
-# to compare with, e.g. runs/nsynth-small, evaluated on the same notes).
+# to compare with, e.g. runs/nsynth-small, evaluated on the same notes), EVAL_DATA (the note set
+# whose test split is measured; default DATA), STEPS (equal-step ablations).
+#
+# A wider note set that keeps the default set's test instruments (so both are measured on
+# the same unseen instruments):
+#   DATA=data/notes-fluidr3-wide EVAL_DATA=data/notes-fluidr3 \
+#   NOTES_ARGS="--programs all --test-programs 6,12,71,73 --velocities 25,75,127" \
+#   scripts/train_nsynth_harmonic.sh
 set -euxo pipefail
 . .venv/bin/activate
 PRESET=${PRESET:-small}
 DATA=${DATA:-data/notes-fluidr3}
 OUT=${OUT:-runs/nsynth-harmonic-$PRESET}
+EVAL_DATA=${EVAL_DATA:-$DATA}
 
 # FluidR3 (Debian's fluid-soundfont-gm) samples its instruments far better than the bundled
 # TimGM6mb; fall back to TimGM6mb, with a note, where it is not installed.
@@ -31,9 +39,9 @@ latentmusic train nsynth --model harmonic --data "$DATA" --preset "$PRESET" --ou
 BASE_ARGS=()
 for b in ${BASELINE:-}; do BASE_ARGS+=(--baseline "$b"); done
 # shellcheck disable=SC2086
-latentmusic eval nsynth --model "$OUT" "${BASE_ARGS[@]}" --data "$DATA" --split test \
+latentmusic eval nsynth --model "$OUT" "${BASE_ARGS[@]}" --data "$EVAL_DATA" --split test \
   --out "$OUT/eval" --option max_notes=24 --option seconds=1.0 ${EVAL_ARGS:-}
 # The same notes replayed at the pitch pyin estimates from each original (no label used).
 # shellcheck disable=SC2086
-latentmusic eval nsynth --model "$OUT" --data "$DATA" --split test --out "$OUT/eval-estimated-pitch" \
+latentmusic eval nsynth --model "$OUT" --data "$EVAL_DATA" --split test --out "$OUT/eval-estimated-pitch" \
   --option max_notes=24 --option seconds=1.0 --option pitch=estimate ${EVAL_ARGS:-}

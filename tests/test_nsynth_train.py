@@ -120,6 +120,12 @@ def test_evaluate_compares_wavenet_and_the_spectral_baseline(notes: Path, tmp_pa
     # classifier trained on the training instruments names the unseen instruments' families.
     assert systems["original"]["pitch_accuracy"] == 1.0
     assert systems["original"]["family_accuracy"] == 1.0
+    # The instrument judge hears the split's 8 notes less the 3 evaluated ones; every
+    # system's accuracy is the share of its notes the judge names by their own instrument.
+    assert results["instrument_judge"]["n_train"] == 8 - 3
+    for name in ("original", "wavenet", "spectral"):
+        flags = [n["systems"][name]["instrument_correct"] for n in results["per_note"]]
+        assert systems[name]["instrument_accuracy"] == pytest.approx(sum(flags) / 3)
     clf = results["classifier"]
     assert clf["n_train"] == 12 and clf["train_accuracy"] == 1.0 and clf["unknown_families"] == []
     for name in ("wavenet", "spectral"):

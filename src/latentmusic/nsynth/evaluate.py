@@ -11,6 +11,9 @@ plays an embedding at a given pitch, reconstructs each note at its labelled pitc
   as misses);
 - **instrument-family accuracy** of a classifier that eval trains on the *training* split's
   notes (logistic regression on mean/std log-mel features, ``audio.judge``), applied to the reconstructions;
+- **instrument accuracy**: the same judge fitted on the split's *real* notes labelled by
+  instrument (the evaluated notes left out): is a reconstruction still heard as its own,
+  never-trained-on instrument? (the family judge cannot name an unseen instrument);
 - **multi-resolution spectral distance** to the original (the Jukebox spectral loss; lower
   is closer);
 - **the morph** (``nsynth.morph``): for ``morph_pairs`` pairs of the split's instruments at
@@ -158,13 +161,16 @@ def _page(results: dict[str, Any], shown: list[dict[str, Any]], systems: list[st
         intro=f"Pitch: pyin median f0 within {CENTS_TOLERANCE:.0f} cents of the label. Family: "
         f"softmax regression on log-mel statistics trained on {clf['n_train']} training-split "
         f"notes ({clf['train_accuracy']:.3f} training accuracy"
-        f"{'; never trained on: ' + ', '.join(unknown) if unknown else ''}). Spectral "
+        f"{'; never trained on: ' + ', '.join(unknown) if unknown else ''}). Instrument: "
+        "the same judge fitted on this split's real notes labelled by instrument, the "
+        "evaluated notes left out. Spectral "
         "distance: multi-resolution STFT distance to the original (lower is closer).",
         table=[
             {
                 "system": name,
                 "pitch accuracy": m.get("pitch_accuracy"),
                 "family accuracy": m.get("family_accuracy"),
+                "instrument accuracy": m.get("instrument_accuracy"),
                 "spectral distance": m.get("spectral_distance"),
                 "decode s / note": m.get("seconds_per_note"),
             }
@@ -360,6 +366,26 @@ def evaluate(job: EvalJob) -> dict[str, Any]:
             summary[name]["spectral_distance"] = float(np.mean(dists))
             summary[name]["seconds_per_note"] = timing[name]
 
+    # Instrument identity: the family judge cannot name an unseen instrument, so the same
+    # judge is also fitted on the split's real notes labelled by instrument (the evaluated
+    # notes left out, as the morph's judge leaves out its endpoints). A reconstruction that
+    # keeps its instrument's timbre is heard as that instrument: the per-note counterpart
+    # of the morph's "ends heard as A and B", over every evaluated note instead of 8.
+    identity: dict[str, Any] = {"skipped": "the split has one instrument"}
+    if len({int(n.instrument) for n in split_notes}) > 1:
+        from latentmusic.nsynth.morph import fit_instrument_judge
+
+        judge = fit_instrument_judge(
+            split_notes, {n.note_str for n in notes}, sr, length, opts.classifier_notes
+        )
+        truth = np.array([int(n.instrument) for n in notes])
+        for name, clips in audio_by_system.items():
+            hits = np.asarray(judge.predict(clips)) == truth
+            summary[name]["instrument_accuracy"] = float(hits.mean())
+            for i, hit in enumerate(hits):
+                per_note[i]["systems"][name]["instrument_correct"] = bool(hit)
+        identity = {"n_train": judge.n_train, "train_accuracy": judge.train_accuracy}
+
     out = ensure_writable_dir(out)
     shown = per_note[: opts.page_notes]
     for i, entry in enumerate(shown):
@@ -400,6 +426,7 @@ def evaluate(job: EvalJob) -> dict[str, Any]:
                 }
             ),
         },
+        "instrument_judge": identity,
         "systems": summary,
         "morph": morph,
         "per_note": per_note,

@@ -126,6 +126,28 @@ def judge_probability_of(classifier: Any, clips: np.ndarray, label: Any) -> np.n
     return proba[:, classifier.classes.index(label)]
 
 
+def fit_instrument_judge(
+    pool: Sequence[Any], leave_out: set[str], sr: int, length: int, max_notes: int
+) -> Any:
+    """The eval's judge fitted on the real notes of ``pool`` labelled by *instrument*, the
+    notes named in ``leave_out`` (those being judged) left out -- unless that would leave
+    an instrument with no note, when the judge hears them too."""
+    from latentmusic.audio.judge import TimbreClassifier
+    from latentmusic.nsynth.evaluate import FAMILY_FEATURES, _load_clip, _spread
+
+    rest = [n for n in pool if n.note_str not in leave_out]
+    if {int(n.instrument) for n in rest} != {int(n.instrument) for n in pool}:
+        rest = list(pool)
+    rest = _spread(rest, max_notes)
+    return TimbreClassifier.fit(
+        (_load_clip(n.audio_path, sr, length) for n in rest),
+        [int(n.instrument) for n in rest],
+        sr,
+        FAMILY_FEATURES,
+        what="instruments",
+    )
+
+
 def measure_morphs(
     systems: dict[str, Any],
     notes: Sequence[Any],
@@ -141,14 +163,7 @@ def measure_morphs(
     import torch
 
     from latentmusic.audio import io
-    from latentmusic.audio.judge import TimbreClassifier
-    from latentmusic.nsynth.evaluate import (
-        FAMILY_FEATURES,
-        _load_clip,
-        _spread,
-        cents_off,
-        median_f0,
-    )
+    from latentmusic.nsynth.evaluate import _load_clip, cents_off, median_f0
 
     sr = next(iter(systems.values())).sample_rate
     steps = opts.morph_steps
@@ -158,17 +173,7 @@ def measure_morphs(
     ends = {n.note_str for a, b, _ in pairs for n in (a, b)}
     wanted = {int(n.instrument) for a, b, _ in pairs for n in (a, b)}
     pool = [n for n in notes if int(n.instrument) in wanted]
-    rest = [n for n in pool if n.note_str not in ends]
-    if {int(n.instrument) for n in rest} != wanted:
-        rest = pool  # an instrument with no other note: the judge hears the endpoints too
-    rest = _spread(rest, opts.classifier_notes)
-    judge = TimbreClassifier.fit(
-        (_load_clip(n.audio_path, sr, length) for n in rest),
-        [int(n.instrument) for n in rest],
-        sr,
-        FAMILY_FEATURES,
-        what="instruments",
-    )
+    judge = fit_instrument_judge(pool, ends, sr, length, opts.classifier_notes)
 
     records: list[dict[str, Any]] = []
     by_system: dict[str, list[dict[str, Any]]] = {name: [] for name in [*systems, CROSSFADE]}

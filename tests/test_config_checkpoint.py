@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,13 +184,24 @@ def test_latent_ops() -> None:
 
 def test_init_tells_training_settings_from_architecture() -> None:
     from latentmusic.train.init import architecture_differences
+    from latentmusic.translation.config import TranslationConfig
 
-    saved = {"notebank_channels": 32, "lr": 1e-3, "notebank_log_weight": 0.25}
-    # Loss weights and input augmentation (a field the saved config predates, too) may change...
-    wanted = {**saved, "lr": 3e-4, "notebank_log_weight": 1.0, "colour_eq_db": 12.0,
-              "colour_envelope_db": 12.0}  # fmt: skip
+    base = TranslationConfig(notebank_channels=32, notebank_log_weight=0.25)
+    saved = config_to_dict(base)
+    for newer in ("colour_eq_db", "colour_envelope_db"):
+        del saved[newer]  # a model saved before the colour augmentation existed
+    # Loss weights and input augmentation (fields the saved config predates, too) may change...
+    wanted = dataclasses.replace(
+        base, lr=3e-4, notebank_log_weight=1.0, colour_eq_db=12.0, colour_envelope_db=12.0
+    )
     assert architecture_differences(saved, wanted) == []
     # ...the network's shape may not.
-    assert architecture_differences(saved, {**wanted, "notebank_channels": 64}) == [
+    assert architecture_differences(saved, dataclasses.replace(wanted, notebank_channels=64)) == [
         "notebank_channels 32 -> 64"
     ]
+    # An architecture field the saved config predates is the old network at its default,
+    # and a different network otherwise.
+    del saved["notebank_reverb"]
+    assert architecture_differences(saved, wanted) == []
+    flipped = dataclasses.replace(wanted, notebank_reverb=0.0)
+    assert architecture_differences(saved, flipped) == ["notebank_reverb None -> 0.0"]

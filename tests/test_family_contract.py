@@ -304,6 +304,22 @@ def test_every_model_type_has_a_preset_table_with_a_tiny_preset(family: str) -> 
         config.presets_for("no_such_type")
 
 
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_config_class_marks_its_own_training_fields(family: str) -> None:
+    """--init tells "how it is trained" from "what it is" by the config class's own
+    TRAINING_FIELDS: each names real fields of its class, the learning rate among them."""
+    import dataclasses
+
+    config = family_part(family, "config")
+    for model_type in FAMILIES[family].model_types:
+        cls = type(config.presets_for(model_type)["tiny"])
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert "lr" in cls.TRAINING_FIELDS and cls.TRAINING_FIELDS.issubset(names), (
+            family,
+            model_type,
+        )
+
+
 def test_musicvae_preset_tables_switch_the_decoder() -> None:
     from latentmusic.musicvae.config import presets_for
 

@@ -30,6 +30,15 @@ class VQVAEConfig:
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"mu": "ema_decay"}
 
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "threshold", "kmeans_iters", "spectral_weight", "commit", "segment", "lr",
+            "weight_decay", "beta2", "warmup", "ema_decay", "l2_weight", "stft_ffts",
+            "stft_hops", "stft_windows",
+        }
+    )  # fmt: skip
+
     sample_rate: int = 44100
     downs: tuple[int, ...] = (3, 2, 2)  # stride-2 convs added at each level
     strides: tuple[int, ...] = (2, 2, 2)
@@ -115,6 +124,11 @@ class PriorConfig:
     encoder and cross-attention; for upsamplers (``level`` < top) the codes of the level
     above through an embedding + dilated conv stack + transposed-conv upsampling.
     """
+
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"dropout", "lr", "weight_decay", "beta2", "warmup"}
+    )
 
     level: int = 2  # 2 = top prior; 1 and 0 = upsamplers
     n_ctx: int = 8192

@@ -156,9 +156,7 @@ def _load_init(module: FamilyModule, init: Path, model_type: str, config: Any) -
     """Start ``module`` from a trained model's weights and step count (``--init``)."""
     from latentmusic.train.init import init_from, steps_of
 
-    ckpt = init_from(
-        module.model, init, family=FAMILY, model_type=model_type, config=config_to_dict(config)
-    )
+    ckpt = init_from(module.model, init, family=FAMILY, model_type=model_type, config=config)
     module.step_offset = steps_of(ckpt)
 
 

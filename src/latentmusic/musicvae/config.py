@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from latentmusic.errors import ConfigError
 
@@ -34,6 +34,14 @@ from latentmusic.errors import ConfigError
 @dataclass(frozen=True)
 class MusicVAEConfig:
     # data
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "transpose_range", "min_notes", "free_bits", "max_beta", "beta_rate",
+            "sampling_schedule", "sampling_rate", "lr", "decay_rate", "min_lr", "batch_size",
+        }
+    )  # fmt: skip
+
     representation: Literal["melody", "drums", "trio", "satb"] = "melody"
     bars: int = 2
     transpose_range: int = 5  # augmentation: uniform in ±range semitones that keep 21..108

@@ -149,7 +149,7 @@ def train(job: TrainJob) -> Path:
             job.init,
             family=FAMILY,
             model_type=config.model_type,
-            config=config_to_dict(config),
+            config=config,
         )
         module.step_offset = steps_of(ckpt)
     description = (

@@ -47,6 +47,11 @@ class NSynthConfig:
     # The WaveNet encoder's knobs have the translation family's names (was encoder_width).
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"encoder_width": "encoder_channels"}
 
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2"}
+    )
+
     sample_rate: int = 16000
     mu: int = 255  # 8-bit mu-law: mu + 1 = 256 softmax classes
     crop: int = 6144  # training crop (samples); a multiple of hop
@@ -123,6 +128,14 @@ class SpectralAEConfig:
     over the remaining frequency rows to ``hidden`` and a 1x1 to ``bottleneck``. The decoder
     mirrors it with transposed convs and ends in a sigmoid over normalised log magnitude.
     """
+
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "crop", "fw_loss_coeff", "fw_loss_cutoff", "griffin_lim_iters", "lr",
+            "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2",
+        }
+    )  # fmt: skip
 
     sample_rate: int = 16000
     crop: int = 16384  # training crop (samples); a multiple of hop
@@ -201,6 +214,11 @@ class HarmonicConfig:
     """
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"encoder_width": "encoder_channels"}
+
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2"}
+    )
 
     sample_rate: int = 16000
     crop: int = 8192  # training crop (samples); a multiple of hop

@@ -165,9 +165,7 @@ def train(job: TrainJob) -> Path:
     model = build_model(model_type, config)
     module = NSynthModule(model, preset)
     if init is not None:
-        ckpt = init_from(
-            model, init, family="nsynth", model_type=model_type, config=config_to_dict(config)
-        )
+        ckpt = init_from(model, init, family="nsynth", model_type=model_type, config=config)
         module.step_offset = steps_of(ckpt)
     train_set, val_set = _datasets(Path(job.data), config.crop, config.sample_rate)
     fit(module, train_set, val_set, settings, data_description=str(job.data))

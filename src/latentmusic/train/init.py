@@ -18,30 +18,30 @@ import torch
 
 from latentmusic.errors import CheckpointError
 from latentmusic.train.checkpoint import Checkpoint, load_state_strict, read_checkpoint
-
-# Config fields that say how a model is trained, not what it is. A field named here in one
-# family never means architecture in another (`mu` is not listed: mu-law classes in the
-# WaveNets, an EMA decay in the VQ-VAE).
-TRAINING_FIELDS = frozenset(
-    {
-        "lr", "min_lr", "decay_rate", "lr_decay", "lr_decay_steps", "lr_decay_factors",
-        "weight_decay", "warmup", "grad_clip", "grad_clip_mode", "batch_size",
-        "adam_beta1", "adam_beta2", "beta2",
-        "max_beta", "beta_rate", "free_bits", "sampling_schedule", "sampling_rate",
-        "transpose_range", "min_notes", "crop", "segment", "pitch_augment",
-        "augment_semitones", "confusion_lambda", "confusion_dropout", "dropout",
-        "spectral_weight", "commit", "threshold", "kmeans_iters", "fw_loss_coeff",
-        "fw_loss_cutoff", "griffin_lim_iters", "colour_eq_db", "colour_envelope_db",
-        "notebank_log_weight",
-    }
-)  # fmt: skip
+from latentmusic.train.config import config_to_dict
 
 
-def architecture_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """The architecture fields on which two configs disagree, as ``name saved -> wanted``."""
+def training_fields(config: Any) -> frozenset[str]:
+    """The fields a config class marks as how its model is trained (``TRAINING_FIELDS``,
+    declared beside the fields themselves), not what the network is."""
+    return frozenset(getattr(type(config), "TRAINING_FIELDS", frozenset()))
+
+
+def architecture_differences(saved: dict[str, Any], config: Any) -> list[str]:
+    """The architecture fields on which a saved config and ``config`` (a config dataclass)
+    disagree, as ``name saved -> wanted``.
+
+    A field the saved config predates counts as agreeing when ``config`` leaves it at the
+    class default: the default is what the code did before the field existed.
+    """
+    wanted = config_to_dict(config)
+    defaults = config_to_dict(type(config)())
+    training = training_fields(config)
     out = []
     for key in sorted(set(saved) | set(wanted)):
-        if key in TRAINING_FIELDS or saved.get(key) == wanted.get(key):
+        if key in training or saved.get(key) == wanted.get(key):
+            continue
+        if key not in saved and wanted.get(key) == defaults.get(key):
             continue
         out.append(f"{key} {saved.get(key)!r} -> {wanted.get(key)!r}")
     return out
@@ -53,11 +53,11 @@ def init_from(
     *,
     family: str,
     model_type: str,
-    config: dict[str, Any],
+    config: Any,
 ) -> Checkpoint:
     """Load ``init``'s weights into ``model`` after checking it is the same network.
 
-    Returns the checkpoint; its ``meta["steps"]`` is where the new run's schedules start.
+    ``config`` is the new run's config dataclass. Returns the checkpoint; its ``meta["steps"]`` is where the new run's schedules start.
     """
     from latentmusic.catalogue import resolve_model
 

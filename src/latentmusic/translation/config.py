@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from latentmusic.errors import ConfigError
 from latentmusic.train.config import require_positive
@@ -23,6 +23,15 @@ from latentmusic.train.config import require_positive
 class TranslationConfig:
     """Shared non-causal WaveNet encoder -> 64-dim latents at sample_rate / pool Hz ->
     one causal WaveNet decoder per domain; a domain-confusion net on the latents."""
+
+    # How the model is trained, not what it is: --init lets these change (train/init.py).
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "segment", "confusion_dropout", "confusion_lambda", "pitch_augment",
+            "augment_semitones", "colour_eq_db", "colour_envelope_db", "lr", "lr_decay",
+            "lr_decay_steps", "grad_clip", "grad_clip_mode", "notebank_log_weight",
+        }
+    )  # fmt: skip
 
     sample_rate: int = 16000
     mu: int = 255  # 8-bit mu-law: 256 softmax classes

@@ -279,9 +279,7 @@ def _init_from(model: UniversalTranslator, init: Path, config: TranslationConfig
             f"--init {init} was trained on domains {saved.extra.get('domains')}, but the data has "
             f"{model.domains}; use `latentmusic translation add-domain` to add domains."
         )
-    ckpt = init_from(
-        model, init, family=FAMILY, model_type=MODEL_TYPE, config=config_to_dict(config)
-    )
+    ckpt = init_from(model, init, family=FAMILY, model_type=MODEL_TYPE, config=config)
     return steps_of(ckpt)
 
 

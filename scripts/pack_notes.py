@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from latentmusic.errors import InputError
+from latentmusic.fileio import atomic_dir
+
 
 def _pack_one(task: tuple[Path, Path, float, float]) -> None:
     src, dst, seconds, quality = task
@@ -29,8 +32,16 @@ def _pack_one(task: tuple[Path, Path, float, float]) -> None:
     sf.write(dst, audio, sr, format="OGG", subtype="VORBIS", compression_level=quality)
 
 
-def pack(src: Path, dst: Path, seconds: float, quality: float, max_valid: int) -> None:
-    """Copy the train split whole and ``max_valid`` notes of the valid split, trimmed, as Ogg."""
+def pack(src: Path, final: Path, seconds: float, quality: float, max_valid: int) -> None:
+    """Copy the train split whole and ``max_valid`` notes of the valid split, trimmed, as Ogg
+    (into a temporary folder renamed to ``final`` when complete: never a half-packed set)."""
+    with atomic_dir(final) as dst:
+        _pack_into(src, dst, seconds, quality, max_valid)
+    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    print(f"packed {src} ({seconds} s a note) into {final}: {size / 1e6:.1f} MB")
+
+
+def _pack_into(src: Path, dst: Path, seconds: float, quality: float, max_valid: int) -> None:
     tasks = []
     for split, cap in (("train", None), ("valid", max_valid)):
         examples = json.loads((src / split / "examples.json").read_text())
@@ -52,8 +63,6 @@ def pack(src: Path, dst: Path, seconds: float, quality: float, max_valid: int) -
             )
     with ProcessPoolExecutor() as pool:
         list(pool.map(_pack_one, tasks, chunksize=64))
-    size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file())
-    print(f"packed {len(tasks)} notes ({seconds} s each) into {dst}: {size / 1e6:.1f} MB")
 
 
 def _unpack_one(task: tuple[Path, Path]) -> None:
@@ -62,8 +71,14 @@ def _unpack_one(task: tuple[Path, Path]) -> None:
     sf.write(dst, audio, sr, subtype="PCM_16")
 
 
-def unpack(src: Path, dst: Path) -> None:
-    """Decode a packed set back to the NSynth layout (16-bit WAV)."""
+def unpack(src: Path, final: Path) -> None:
+    """Decode a packed set back to the NSynth layout (16-bit WAV), whole or not at all."""
+    with atomic_dir(final) as dst:
+        n = _unpack_into(src, dst)
+    print(f"unpacked {n} notes into {final}")
+
+
+def _unpack_into(src: Path, dst: Path) -> int:
     tasks = []
     for split_dir in sorted(p for p in src.iterdir() if p.is_dir()):
         out = dst / split_dir.name
@@ -73,7 +88,7 @@ def unpack(src: Path, dst: Path) -> None:
             tasks.append((ogg, out / "audio" / f"{ogg.stem}.wav"))
     with ProcessPoolExecutor() as pool:
         list(pool.map(_unpack_one, tasks, chunksize=64))
-    print(f"unpacked {len(tasks)} notes into {dst}")
+    return len(tasks)
 
 
 def main() -> None:
@@ -89,10 +104,13 @@ def main() -> None:
     u.add_argument("src", type=Path)
     u.add_argument("dst", type=Path)
     args = parser.parse_args()
-    if args.verb == "pack":
-        pack(args.src, args.dst, args.seconds, args.quality, args.max_valid)
-    else:
-        unpack(args.src, args.dst)
+    try:
+        if args.verb == "pack":
+            pack(args.src, args.dst, args.seconds, args.quality, args.max_valid)
+        else:
+            unpack(args.src, args.dst)
+    except (InputError, OSError) as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -23,6 +23,3 @@ class EvalJob:
     baselines: Sequence[Path] = ()  # other models measured the same way, side by side
     options: Mapping[str, str] = field(default_factory=dict)  # --option key=value
 
-    def parts(self) -> tuple[Path, Path, str, Path, list[Path], Mapping[str, str]]:
-        """(model, data, split, out, baselines, options), for a body that names them."""
-        return self.model, self.data, self.split, self.out, list(self.baselines), self.options

@@ -462,7 +462,8 @@ def _evaluate_run(
 
 def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate a Jukebox run (and baseline runs) on held-out data; write results.json + index.html."""
-    model, data, split, out, baselines, options = job.parts()
+    model, data, split, out = job.model, job.data, job.split, job.out
+    baselines, options = list(job.baselines), job.options
     opts = _options(options)
     start = time.perf_counter()
     files, codes_dir, _ = _data_files(Path(data))

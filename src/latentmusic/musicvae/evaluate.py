@@ -312,7 +312,8 @@ def _steps(path: Path) -> int | None:
 def evaluate(job: EvalJob) -> dict:
     """Evaluate ``job.model`` (and its baselines) on ``job.data``'s split; write results.json +
     index.html."""
-    model, data, split, out, baselines, options = job.parts()
+    model, data, split, out = job.model, job.data, job.split, job.out
+    baselines, options = list(job.baselines), job.options
     opts = _options(options)
     out = ensure_writable_dir(out)
     results = {

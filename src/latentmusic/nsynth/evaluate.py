@@ -256,7 +256,8 @@ def _morph_sections(morph: dict[str, Any]) -> list[Section]:
 
 def evaluate(job: EvalJob) -> dict[str, Any]:
     """Measure pitch, family and spectral fidelity of reconstructions on ``split`` notes."""
-    model, data, split, out, baselines, options = job.parts()
+    model, data, split, out = job.model, job.data, job.split, job.out
+    baselines, options = list(job.baselines), job.options
     from latentmusic.audio import io
     from latentmusic.audio.rainbowgram import save_rainbowgram
     from latentmusic.audio.spectral import multi_resolution_stft_distance

@@ -189,7 +189,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(job: EvalJob) -> dict[str, Any]:
     """Evaluate translations of ``split`` excerpts of ``data``; write results.json + index.html."""
-    model, data, split, out, baselines, options = job.parts()
+    model, data, split, out = job.model, job.data, job.split, job.out
+    baselines, options = list(job.baselines), job.options
     from latentmusic.data.domains import SPLITS, DomainAudioSet
 
     started = time.perf_counter()

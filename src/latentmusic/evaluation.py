@@ -22,4 +22,3 @@ class EvalJob:
     out: Path  # the report directory
     baselines: Sequence[Path] = ()  # other models measured the same way, side by side
     options: Mapping[str, str] = field(default_factory=dict)  # --option key=value
-

@@ -37,101 +37,9 @@ from latentmusic.nn.numba_support import numba
 _jit = _jit_with(fastmath=True, nogil=True, error_model="numpy")
 
 if numba is not None:
+    from latentmusic.nn.numba_support import matvec_add as _matvec
+    from latentmusic.nn.numba_support import sigmoid32 as _sigmoid
     from latentmusic.nn.numba_support import tanh32 as _tanh
-
-    @_jit
-    def _sigmoid(x: float) -> float:
-        return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
-
-    @_jit
-    def _matvec(w, x, y):  # noqa: ANN001, ANN202
-        """y[b, o] += w[o, :] . x[b, :] for w (O, I), x (N, I), y (N, O), all C-contiguous."""
-        n_out, n_in = w.shape
-        n = x.shape[0]
-        o4 = n_out - n_out % 4
-        n4 = n - n % 4
-        n2 = n - n % 2
-        for o in range(0, o4, 4):
-            for b in range(0, n4, 4):  # 4 rows x 4 examples: 16 sums in registers
-                a00 = a01 = a02 = a03 = np.float32(0.0)
-                a10 = a11 = a12 = a13 = np.float32(0.0)
-                a20 = a21 = a22 = a23 = np.float32(0.0)
-                a30 = a31 = a32 = a33 = np.float32(0.0)
-                for i in range(n_in):
-                    x0, x1, x2, x3 = x[b, i], x[b + 1, i], x[b + 2, i], x[b + 3, i]
-                    w0, w1, w2, w3 = w[o, i], w[o + 1, i], w[o + 2, i], w[o + 3, i]
-                    a00 += w0 * x0
-                    a01 += w0 * x1
-                    a02 += w0 * x2
-                    a03 += w0 * x3
-                    a10 += w1 * x0
-                    a11 += w1 * x1
-                    a12 += w1 * x2
-                    a13 += w1 * x3
-                    a20 += w2 * x0
-                    a21 += w2 * x1
-                    a22 += w2 * x2
-                    a23 += w2 * x3
-                    a30 += w3 * x0
-                    a31 += w3 * x1
-                    a32 += w3 * x2
-                    a33 += w3 * x3
-                y[b, o] += a00
-                y[b + 1, o] += a01
-                y[b + 2, o] += a02
-                y[b + 3, o] += a03
-                y[b, o + 1] += a10
-                y[b + 1, o + 1] += a11
-                y[b + 2, o + 1] += a12
-                y[b + 3, o + 1] += a13
-                y[b, o + 2] += a20
-                y[b + 1, o + 2] += a21
-                y[b + 2, o + 2] += a22
-                y[b + 3, o + 2] += a23
-                y[b, o + 3] += a30
-                y[b + 1, o + 3] += a31
-                y[b + 2, o + 3] += a32
-                y[b + 3, o + 3] += a33
-            for b in range(n4, n2, 2):  # 4 rows x 2 examples
-                a00 = a01 = a10 = a11 = np.float32(0.0)
-                a20 = a21 = a30 = a31 = np.float32(0.0)
-                for i in range(n_in):
-                    x0, x1 = x[b, i], x[b + 1, i]
-                    w0, w1, w2, w3 = w[o, i], w[o + 1, i], w[o + 2, i], w[o + 3, i]
-                    a00 += w0 * x0
-                    a01 += w0 * x1
-                    a10 += w1 * x0
-                    a11 += w1 * x1
-                    a20 += w2 * x0
-                    a21 += w2 * x1
-                    a30 += w3 * x0
-                    a31 += w3 * x1
-                y[b, o] += a00
-                y[b + 1, o] += a01
-                y[b, o + 1] += a10
-                y[b + 1, o + 1] += a11
-                y[b, o + 2] += a20
-                y[b + 1, o + 2] += a21
-                y[b, o + 3] += a30
-                y[b + 1, o + 3] += a31
-            for b in range(n2, n):  # 4 rows x the last example
-                a0 = a1 = a2 = a3 = np.float32(0.0)
-                for i in range(n_in):
-                    xi = x[b, i]
-                    a0 += w[o, i] * xi
-                    a1 += w[o + 1, i] * xi
-                    a2 += w[o + 2, i] * xi
-                    a3 += w[o + 3, i] * xi
-                y[b, o] += a0
-                y[b, o + 1] += a1
-                y[b, o + 2] += a2
-                y[b, o + 3] += a3
-        for o in range(o4, n_out):  # the last rows of an output layer (e.g. 90 classes)
-            for b in range(n):
-                acc = np.float32(0.0)
-                for i in range(n_in):
-                    acc += w[o, i] * x[b, i]
-                y[b, o] += acc
 
     @_jit
     def _cell(gates, c, h):  # noqa: ANN001, ANN202
@@ -161,7 +69,7 @@ if numba is not None:
             for b in range(n):
                 for j in range(four_h):
                     gates[b, j] = xproj[b, t, j]
-            _matvec(w_hh, h, gates)
+            _matvec(w_hh, h, gates, 0, h.shape[0])
             _cell(gates, c, h)
             for b in range(n):
                 for u in range(size):
@@ -210,8 +118,8 @@ if numba is not None:
                 base[b, j] = b_cond[j]
             for j in range(w_init.shape[0]):
                 init[b, j] = b_init[j]
-        _matvec(w_cond, cond, base)
-        _matvec(w_init, cond, init)
+        _matvec(w_cond, cond, base, 0, cond.shape[0])
+        _matvec(w_init, cond, init, 0, cond.shape[0])
         for b in range(n):
             for j in range(w_init.shape[0]):
                 init[b, j] = _tanh(init[b, j])
@@ -256,7 +164,7 @@ if numba is not None:
                         prev = tokens[b, t - 1]
                         for j in range(4 * size):
                             gates[b, j] = base[b, j] + rows[prev, j]
-                _matvec(w.reshape((4 * size, width)), xh, gates)
+                _matvec(w.reshape((4 * size, width)), xh, gates, 0, xh.shape[0])
                 _cell(gates, c, h)
                 for b in range(n):
                     for u in range(size):
@@ -273,7 +181,7 @@ if numba is not None:
             for b in range(n):
                 for k in range(n_cls):
                     logits[b, k] = b_out[k]
-            _matvec(w_out, top, logits)
+            _matvec(w_out, top, logits, 0, top.shape[0])
             for b in range(n):
                 best = 0
                 for k in range(1, n_cls):
@@ -288,7 +196,7 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     kernels for the cores."""
     y = np.empty((x.shape[0], w.shape[0]), np.float32)
     y[:] = b
-    _matvec(w, x, y)
+    _matvec(w, x, y, 0, x.shape[0])
     return y
 
 

@@ -44,42 +44,12 @@ def _kernels() -> dict[str, Any] | None:
 if numba is not None:
     from numba import prange
 
+    from latentmusic.nn.numba_support import matvec_add as _matvec
+    from latentmusic.nn.numba_support import sigmoid32 as _sigmoid
     from latentmusic.nn.numba_support import tanh32 as _tanh
 
     jit = _jit(fastmath=True, nogil=True, error_model="numpy")
     jit_par = _jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)
-
-    @jit
-    def _matvec(w, x, y, b0, b1):  # noqa: ANN001, ANN202
-        """y[b, o] += w[o, :] . x[b, :] for b in [b0, b1).
-
-        Four output rows at a time share each load of x; the inner loop over inputs is a
-        contiguous float32 dot product that LLVM vectorises (fastmath allows reordering).
-        """
-        n_out, n_in = w.shape
-        n4 = n_out - n_out % 4
-        for o in range(0, n4, 4):
-            for b in range(b0, b1):
-                a0 = np.float32(0.0)
-                a1 = np.float32(0.0)
-                a2 = np.float32(0.0)
-                a3 = np.float32(0.0)
-                for i in range(n_in):
-                    xi = x[b, i]
-                    a0 += w[o, i] * xi
-                    a1 += w[o + 1, i] * xi
-                    a2 += w[o + 2, i] * xi
-                    a3 += w[o + 3, i] * xi
-                y[b, o] += a0
-                y[b, o + 1] += a1
-                y[b, o + 2] += a2
-                y[b, o + 3] += a3
-        for o in range(n4, n_out):
-            for b in range(b0, b1):
-                acc = np.float32(0.0)
-                for i in range(n_in):
-                    acc += w[o, i] * x[b, i]
-                y[b, o] += acc
 
     @jit
     def _steps(  # noqa: ANN202, PLR0913
@@ -102,7 +72,6 @@ if numba is not None:
         skip = np.zeros((nb, n_skip), np.float32)
         y = np.zeros((nb, n_skip), np.float32)
         lg = np.zeros((nb, n_cls), np.float32)
-        half = np.float32(0.5)
         for i in range(n):
             t = t0 + i
             f = (local_t + i) // hop
@@ -139,8 +108,7 @@ if numba is not None:
                 last = layer == n_layers - 1
                 for b in range(b0, b1):
                     for c in range(r):
-                        sg = half + half * _tanh(half * a[b, r + c])
-                        g[b, c] = _tanh(a[b, c]) * sg
+                        g[b, c] = _tanh(a[b, c]) * _sigmoid(a[b, r + c])
                     for c in range(r + n_skip):
                         rs[b, c] = brs[layer, c]
                 if last:

@@ -49,7 +49,7 @@ def _step(
     """One optimisation step; returns its wall time in seconds."""
     started = time.perf_counter()
     with _context(precision):
-        out = model.loss(tokens, step=0, sampling=p)
+        out = model.loss({"tokens": tokens}, step=0, sampling=p)
     opt.zero_grad(set_to_none=True)
     out["loss"].backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -95,10 +95,10 @@ def _phase(
         with torch.no_grad():  # same weights, same batch, teacher forcing, same noise
             fresh = copy.deepcopy(base)
             torch.manual_seed(1)
-            reference = float(fresh.loss(tokens, sampling=0.0)["recon"])
+            reference = float(fresh.loss({"tokens": tokens}, sampling=0.0)["recon"])
             torch.manual_seed(1)
             with _context("bf16-mixed"):
-                mixed = float(fresh.loss(tokens, sampling=0.0)["recon"])
+                mixed = float(fresh.loss({"tokens": tokens}, sampling=0.0)["recon"])
         fp32 = baseline[p] if baseline else statistics.median(times["32-true"])
         for name in PRECISIONS:
             median = statistics.median(times[name])

@@ -76,7 +76,12 @@ def _note_job(model: torch.nn.Module) -> Job:
     audio = _audio(8, cfg.crop)
     opt = torch.optim.Adam(model.parameters(), cfg.lr)
     return Job(
-        model, lambda: model.loss(audio), opt, audio.numel(), "samples", f"{SIZE}, 8 x {cfg.crop}"
+        model,
+        lambda: model.loss({"audio": audio})["loss"],
+        opt,
+        audio.numel(),
+        "samples",
+        f"{SIZE}, 8 x {cfg.crop}",
     )
 
 
@@ -118,7 +123,7 @@ def build(family: str) -> Job:
         audio = _audio(8, cfg.segment)
         opt = module.configure_optimizers()["optimizer"]
         return Job(
-            module, lambda: module.losses(audio)[0], opt, audio.numel(), "samples",
+            module, lambda: module.model.loss({"audio": audio}, module.power)["loss"], opt, audio.numel(), "samples",
             f"{SIZE}, 3 levels, 8 x {cfg.segment}",
         )  # fmt: skip
     if family in ("prior", "upsampler"):  # batch 16 windows of n_ctx tokens, 512 codes
@@ -142,7 +147,7 @@ def build(family: str) -> Job:
         )
         opt = torch.optim.AdamW(model.parameters(), cfg.lr, betas=(0.9, cfg.beta2))
         return Job(
-            model, lambda: model.loss(tokens, cond), opt, tokens.numel(), "tokens",
+            model, lambda: model.nll(tokens, cond), opt, tokens.numel(), "tokens",
             f"{SIZE}, 16 x {cfg.n_ctx}",
         )  # fmt: skip
     if family == "musicvae":  # scripts/train_musicvae_corpus.sh: batch 64
@@ -154,7 +159,7 @@ def build(family: str) -> Job:
         tokens = torch.randint(0, depth, (64, model.steps, 1))
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         return Job(
-            model, lambda: model.loss(tokens, step=0, sampling=0.0)["loss"], opt,
+            model, lambda: model.loss({"tokens": tokens}, step=0, sampling=0.0)["loss"], opt,
             tokens.shape[0] * tokens.shape[1], "tokens", "cat-mel_2bar_small, 64 x 32", clip=1.0,
         )  # fmt: skip
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")

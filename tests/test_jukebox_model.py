@@ -97,19 +97,20 @@ def test_tiny_vqvae_spectral_convergence_improves_with_training() -> None:
 
     opt = torch.optim.Adam(module.model.parameters(), lr=cfg.lr)
     module.model.train()
-    module.losses(_chords(4, cfg.segment, seed=0))  # initialises the codebooks
+    module.model.loss({"audio": _chords(4, cfg.segment, seed=0)})  # initialises the codebooks
     before = sc_db()
     for step in range(45):
-        loss, metrics = module.losses(_chords(4, cfg.segment, seed=step + 1))
+        parts = module.model.loss({"audio": _chords(4, cfg.segment, seed=step + 1)}, module.power)
         opt.zero_grad()
-        loss.backward()
+        parts["loss"].backward()
         torch.nn.utils.clip_grad_norm_(module.model.parameters(), 1.0)
         opt.step()
     after = sc_db()
     assert after[0] < before[0] - 3.0, (before, after)  # bottom level (hop 8): clearly better
     assert after[0] < min(after[1:]), (before, after)  # the least compressed level is best
-    assert {"sc_db", "used", "alive", "entropy_bits", "commit", "spectral", "l2"} <= set(metrics[0])
-    assert metrics[0]["used"] > 4
+    for key in ("sc_db", "used", "alive", "entropy_bits", "commit", "spectral", "l2"):
+        assert {f"l{level}/{key}" for level in range(3)} <= set(parts)  # each level's parts
+    assert parts["l0/used"] > 4
 
 
 def test_prior_loss_falls_on_a_tiny_code_set() -> None:
@@ -124,7 +125,7 @@ def test_prior_loss_falls_on_a_tiny_code_set() -> None:
         cond = Conditioning(
             torch.zeros(8, dtype=torch.long), genre, torch.full((8,), 5.0 * SR), torch.zeros(8)
         )
-        loss = prior.loss(tokens, cond)
+        loss = prior.nll(tokens, cond)
         opt.zero_grad()
         loss.backward()
         opt.step()

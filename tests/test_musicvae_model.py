@@ -44,7 +44,7 @@ def _train(model: MusicVAE, windows: np.ndarray, steps: int, batch: int, stop=No
             if batch < len(tokens)
             else slice(None)
         )
-        loss = model.loss(tokens[idx], step=step)["loss"]
+        loss = model.loss({"tokens": tokens[idx]}, step=step)["loss"]
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -130,13 +130,13 @@ def test_loss_applies_free_bits_and_beta() -> None:
     )
     free = MusicVAE(dataclasses.replace(PRESETS["tiny"], free_bits=1000.0))
     with torch.no_grad():
-        out = free.loss(tokens, step=500)
+        out = free.loss({"tokens": tokens}, step=500)
     assert float(out["kl"]) > 0 and float(out["loss"]) == pytest.approx(float(out["recon"]))
     paid = MusicVAE(
         dataclasses.replace(PRESETS["tiny"], free_bits=0.0, beta_rate=0.0, max_beta=0.5)
     )
     with torch.no_grad():
-        out = paid.loss(tokens, step=10)
+        out = paid.loss({"tokens": tokens}, step=10)
     assert float(out["loss"]) == pytest.approx(float(out["recon"] + 0.5 * out["kl"]), rel=1e-5)
     assert out["kl_bits"] == pytest.approx(float(out["kl"]) / math.log(2))
 

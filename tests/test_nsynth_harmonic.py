@@ -210,7 +210,7 @@ def overfit(tmp_path_factory: pytest.TempPathFactory) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(150):
-        loss = model.loss(target, pitch)
+        loss = model.loss({"audio": target, "pitch": pitch})["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -110,7 +110,7 @@ def test_tiny_reconstruction_loss_falls_on_a_held_out_note() -> None:
     def held_out_loss() -> float:
         model.eval()
         with torch.no_grad():
-            value = float(model.loss(held_out))
+            value = float(model.loss({"audio": held_out})["loss"])
         model.train()
         return value
 
@@ -122,7 +122,7 @@ def test_tiny_reconstruction_loss_falls_on_a_held_out_note() -> None:
         batch = torch.from_numpy(
             np.stack([train[i][s : s + cfg.crop] for i, s in zip(idx, starts, strict=True)])
         )
-        loss = model.loss(batch)
+        loss = model.loss({"audio": batch})["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -204,7 +204,7 @@ def test_spectral_baseline_learns_and_reconstructs_audio_of_the_right_length() -
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     losses = []
     for _ in range(30):
-        loss = model.loss(batch)
+        loss = model.loss({"audio": batch})["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -70,7 +70,7 @@ def tiny_studio_run() -> Path:
     try:
         for step in range(TRAIN_STEPS):
             batch = tokens[torch.from_numpy(rng.choice(len(tokens), 16))]
-            loss = model.loss(batch, step=step, sampling=0.0)["loss"]
+            loss = model.loss({"tokens": batch}, step=step, sampling=0.0)["loss"]
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

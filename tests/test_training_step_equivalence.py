@@ -69,7 +69,7 @@ def test_nsynth_wavenet_autoencoder_step_is_the_same_on_both_paths() -> None:
     torch.manual_seed(0)
     model = NSynthWaveNetAE(NSYNTH_PRESETS["tiny"])
     audio = (torch.rand(3, 1024) * 2 - 1) * 0.7
-    _assert_same_step(model, lambda: model.loss(audio))
+    _assert_same_step(model, lambda: model.loss({"audio": audio})["loss"])
     # The logits of forward() (the (B, 256, T) layout other callers use) agree too.
     tm.use_fast_path(model, False)
     ref, codes = model(audio)
@@ -98,10 +98,14 @@ def test_jukebox_vqvae_step_with_all_levels_is_the_same_on_both_paths() -> None:
     module = VQVAEModule(VQVAE_PRESETS["tiny"], "tiny", power=0.05)
     audio = (torch.rand(3, 4096) * 2 - 1) * 0.3
     with torch.no_grad():
-        module.losses(audio)  # k-means start of the codebooks, shared by both passes
+        module.model.loss(
+            {"audio": audio}, module.power
+        )  # k-means start of the codebooks, shared by both passes
     # Seven conv layers deep, float32 summation order shows at ~1e-4 (the same as float32
     # against float64 on the reference path alone); float64 below pins the maths.
-    _assert_same_step(module, lambda: module.losses(audio)[0], rel=1e-3)
+    _assert_same_step(
+        module, lambda: module.model.loss({"audio": audio}, module.power)["loss"], rel=1e-3
+    )
 
 
 def test_jukebox_vqvae_paths_agree_to_float64_precision() -> None:
@@ -109,10 +113,14 @@ def test_jukebox_vqvae_paths_agree_to_float64_precision() -> None:
     module = VQVAEModule(VQVAE_PRESETS["tiny"], "tiny", power=0.05)
     audio = (torch.rand(2, 4096) * 2 - 1) * 0.3
     with torch.no_grad():
-        module.losses(audio)
+        module.model.loss({"audio": audio}, module.power)
     module.eval()  # a frozen codebook: the EMA update works in float32 only
     module.double()
-    _assert_same_step(module, lambda: module.losses(audio.double())[0], rel=1e-10)
+    _assert_same_step(
+        module,
+        lambda: module.model.loss({"audio": audio.double()}, module.power)["loss"],
+        rel=1e-10,
+    )
 
 
 @pytest.mark.parametrize(

@@ -219,7 +219,7 @@ def prior_nll_bits(
             if cfg.is_upsampler:
                 lo, hi = start // cfg.ratio, -(-(start + window.shape[1]) // cfg.ratio)
                 cond.upper = torch.from_numpy(upper[lo:hi]).long()[None]
-            nats = float(model.loss(window, cond))
+            nats = float(model.nll(window, cond))
             total += nats * window.shape[1]
             count += window.shape[1]
     return total / max(count, 1) / math.log(2)

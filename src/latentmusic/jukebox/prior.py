@@ -17,7 +17,8 @@ windowed, primed and ancestral logic lives in ``sampling.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +42,18 @@ class Conditioning:
     start: torch.Tensor  # (B,) float, window start in samples
     lyrics: torch.Tensor | None = None  # (B, n_lyric_tokens) int64
     upper: torch.Tensor | None = None  # (B, T / ratio) codes of the level above
+
+    @classmethod
+    def from_batch(cls, batch: Mapping[str, torch.Tensor]) -> Conditioning:
+        """The conditioning of a collated batch of code windows (``CodeWindows``)."""
+        return cls(
+            artist=batch["artist"].long(),
+            genre=batch["genre"].long(),
+            total=batch["total"].double(),
+            start=batch["start"].double(),
+            lyrics=batch.get("lyrics"),
+            upper=batch.get("upper"),
+        )
 
     def select(self, rows: torch.Tensor | slice) -> Conditioning:
         def pick(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -199,7 +212,13 @@ class Prior(nn.Module):
         h = self.transformer(x, context=context, context_mask=context_mask)
         return self.head(h)
 
-    def loss(
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The training objective of a batch of code windows (``tokens`` (B, T), their
+        ``mask`` and conditioning) and its logged parts: nats and bits per token."""
+        nll = self.nll(batch["tokens"], Conditioning.from_batch(batch), batch.get("mask"))
+        return {"loss": nll, "bits_per_token": nll.detach() / math.log(2.0)}
+
+    def nll(
         self, tokens: torch.Tensor, cond: Conditioning, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Mean negative log-likelihood in nats per (unmasked) token."""

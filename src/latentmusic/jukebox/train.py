@@ -33,7 +33,7 @@ from latentmusic.jukebox.config import (
     presets_for,
 )
 from latentmusic.jukebox.labels import LabelVocab, lyrics_window
-from latentmusic.jukebox.prior import Conditioning, Prior
+from latentmusic.jukebox.prior import Prior
 from latentmusic.jukebox.vqvae import VQVAE
 from latentmusic.train.checkpoint import read_checkpoint, save_checkpoint
 from latentmusic.train.config import config_to_dict, parse_overrides, resolve_config
@@ -65,26 +65,19 @@ class VQVAEModule(FamilyModule):
         self.data = data
         self.model = VQVAE(cfg)
 
-    def losses(self, audio: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, float]]]:
-        """Total loss and per-level metrics for a (B, T) batch (``VQVAE.loss``)."""
-        return self.model.loss(audio, self.power)
-
-    def _log(
-        self, stage: str, total: torch.Tensor, metrics: list[dict[str, float]], n: int
-    ) -> None:
-        self.log(f"{stage}/loss", total.detach(), prog_bar=True, batch_size=n)
-        for level, m in enumerate(metrics):
-            for key, value in m.items():
-                self.log(f"{stage}/l{level}/{key}", value, batch_size=n, prog_bar=key == "sc_db")
+    def _log(self, stage: str, parts: dict[str, Any], n: int) -> None:
+        for key, value in parts.items():
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            bar = key == "loss" or key.endswith("/sc_db")
+            self.log(f"{stage}/{key}", value, batch_size=n, prog_bar=bar)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        total, metrics = self.losses(batch["audio"])
-        self._log("train", total, metrics, batch["audio"].shape[0])
-        return total
+        parts = self.model.loss(batch, self.power)
+        self._log("train", parts, batch["audio"].shape[0])
+        return parts["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        total, metrics = self.losses(batch["audio"])
-        self._log("val", total, metrics, batch["audio"].shape[0])
+        self._log("val", self.model.loss(batch, self.power), batch["audio"].shape[0])
 
     def configure_optimizers(self) -> Any:
         return _warmup_optimizer(
@@ -237,18 +230,6 @@ class CodeWindows:
         return item
 
 
-def batch_conditioning(batch: dict[str, torch.Tensor]) -> Conditioning:
-    """The Conditioning of a collated CodeWindows batch."""
-    return Conditioning(
-        artist=batch["artist"].long(),
-        genre=batch["genre"].long(),
-        total=batch["total"].double(),
-        start=batch["start"].double(),
-        lyrics=batch.get("lyrics"),
-        upper=batch.get("upper"),
-    )
-
-
 class PriorModule(FamilyModule):
     """Maximum likelihood on code windows (top prior or upsampler)."""
 
@@ -268,21 +249,17 @@ class PriorModule(FamilyModule):
         self.extra = extra
         self.model = Prior(cfg, vocab)
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.model.loss(batch["tokens"], batch_conditioning(batch), batch["mask"])
+    def _log(self, stage: str, parts: dict[str, torch.Tensor], n: int) -> None:
+        for key, value in parts.items():
+            self.log(f"{stage}/{key}", value.detach(), prog_bar=key == "loss", batch_size=n)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        n = batch["tokens"].shape[0]
-        self.log("train/loss", loss.detach(), prog_bar=True, batch_size=n)
-        self.log("train/bits_per_token", loss.detach() / math.log(2), batch_size=n)
-        return loss
+        parts = self.model.loss(batch)
+        self._log("train", parts, batch["tokens"].shape[0])
+        return parts["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss = self._loss(batch)
-        n = batch["tokens"].shape[0]
-        self.log("val/loss", loss, prog_bar=True, batch_size=n)
-        self.log("val/bits_per_token", loss / math.log(2), batch_size=n)
+        self._log("val", self.model.loss(batch), batch["tokens"].shape[0])
 
     def configure_optimizers(self) -> Any:
         return _warmup_optimizer(

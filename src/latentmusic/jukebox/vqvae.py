@@ -16,7 +16,9 @@ conv a few GEMMs on (batch, time, channels) activations) with the ``nn.Conv1d`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -263,10 +265,9 @@ class VQVAE(nn.Module):
             out.stats.append(vq.stats)
         return out
 
-    def loss(
-        self, audio: torch.Tensor, power: float = 1.0
-    ) -> tuple[torch.Tensor, list[dict[str, float]]]:
-        """The training objective of a (B, T) batch and each level's logged parts.
+    def loss(self, batch: Mapping[str, torch.Tensor], power: float = 1.0) -> dict[str, Any]:
+        """The training objective of a batch of (B, T) ``audio`` and its logged parts, each
+        level's under ``l<level>/`` (``l0/sc_db``, ``l2/used``, ...).
 
         Every level reconstructs the audio by itself; their losses add up (they share no
         weights). Per level: ``l2_weight`` x MSE / ``power`` (the data's mean power, the
@@ -275,28 +276,30 @@ class VQVAE(nn.Module):
         """
         from latentmusic.audio.spectral import spectral_convergence_db
 
+        audio = batch["audio"]
         out = self(audio)
         total = audio.new_zeros(())
-        metrics = []
-        for recon, commit, stats in zip(out.recons, out.commit, out.stats, strict=True):
+        parts: dict[str, Any] = {}
+        for level, (recon, commit, stats) in enumerate(
+            zip(out.recons, out.commit, out.stats, strict=True)
+        ):
             l2 = F.mse_loss(recon, audio) / power
             spec = self.spectral(recon, audio)
             cfg = self.cfg
             loss = cfg.l2_weight * l2 + cfg.spectral_weight * spec + cfg.commit * commit
             total = total + loss
-            metrics.append(
-                {
-                    "loss": float(loss.detach()),
-                    "l2": float(l2.detach()),
-                    "spectral": float(spec.detach()),
-                    "commit": float(commit.detach()),
-                    "sc_db": spectral_convergence_db(audio, recon.detach()),
-                    "used": stats["used"],
-                    "alive": stats["alive"],
-                    "entropy_bits": stats["entropy_bits"],
-                }
-            )
-        return total, metrics
+            level_parts = {
+                "loss": float(loss.detach()),
+                "l2": float(l2.detach()),
+                "spectral": float(spec.detach()),
+                "commit": float(commit.detach()),
+                "sc_db": spectral_convergence_db(audio, recon.detach()),
+                "used": stats["used"],
+                "alive": stats["alive"],
+                "entropy_bits": stats["entropy_bits"],
+            }
+            parts.update({f"l{level}/{key}": value for key, value in level_parts.items()})
+        return {"loss": total, **parts}
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, levels: list[int] | None = None) -> list[torch.Tensor]:

@@ -23,7 +23,7 @@ Reading MIDI inputs and writing MIDI (+ WAV) outputs is ``musicvae/files.py``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -350,13 +350,15 @@ class MusicVAE(nn.Module):
         ]
 
     def loss(
-        self, tokens: torch.Tensor, step: int = 0, sampling: float | None = None
+        self, batch: Mapping[str, torch.Tensor], step: int = 0, sampling: float | None = None
     ) -> dict[str, torch.Tensor]:
-        """The training objective and its parts for a batch ``tokens`` (B, T, K).
+        """The training objective and its parts for a batch of ``tokens`` (B, T, K) at
+        training step ``step`` (where the KL and sampling schedules are).
 
         ``sampling`` is the scheduled-sampling probability (None: the schedule's value at
         ``step``; 0: teacher forcing). KL is reported in nats per example, before free bits.
         """
+        tokens = batch["tokens"]
         if tokens.shape[1] != self.steps:
             raise InputError(f"Expected {self.steps} steps, got {tokens.shape[1]}.")
         p = sampling_probability(self.config, step) if sampling is None else sampling

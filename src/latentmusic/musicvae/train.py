@@ -81,7 +81,7 @@ class MusicVAEModule(FamilyModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         tokens = batch["tokens"]
-        out = self.model.loss(tokens, step=self.schedule_step)
+        out = self.model.loss(batch, step=self.schedule_step)
         n = tokens.shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=n)
         self.log("train/accuracy", out["accuracy"], prog_bar=True, batch_size=n)
@@ -92,7 +92,7 @@ class MusicVAEModule(FamilyModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         tokens = batch["tokens"]
-        out = self.model.loss(tokens, step=self.schedule_step, sampling=0.0)
+        out = self.model.loss(batch, step=self.schedule_step, sampling=0.0)
         n = tokens.shape[0]
         self.log("val/loss", out["loss"], batch_size=n)
         self.log("val/recon", out["recon"], batch_size=n)

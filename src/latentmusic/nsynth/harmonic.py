@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -282,9 +282,9 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         audio = harmonic_synth(harmonics, f0_hz, n_samples, c.sample_rate)
         return audio + filtered_noise(noise, c.control_hop, generator)
 
-    def loss(self, audio: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
-        """Multi-resolution STFT loss of the reconstruction of (B, T) crops of notes at (B,)
-        MIDI pitches, over the batch laid end to end as one signal.
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Multi-resolution STFT loss of the reconstruction of (B, T) ``audio`` crops of notes
+        at their (B,) MIDI ``pitch``, over the batch laid end to end as one signal.
 
         Spectral convergence is a ratio to the target's energy. Per crop, one from a note's
         silent tail (most of a 4 s NSynth note is release) has next to none, and its ratio
@@ -292,11 +292,12 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         whole batch each crop counts in proportion. Frames that straddle two crops compare
         the same straddle in both signals.
         """
+        audio = batch["audio"]
         frames = audio.shape[-1] // self.hop
         audio = audio[:, : frames * self.hop]
-        pitch = torch.as_tensor(pitch, device=audio.device).to(audio.dtype).reshape(-1)
+        pitch = torch.as_tensor(batch["pitch"], device=audio.device).to(audio.dtype).reshape(-1)
         recon = self.synthesize(self.embed(audio), pitch)
-        return self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
+        return {"loss": self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))}
 
     # ---- verbs -------------------------------------------------------------------------------
 

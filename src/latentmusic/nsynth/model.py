@@ -16,6 +16,7 @@ Shapes::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -80,7 +81,13 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
         codes = self.quantize(audio)
         return self.decoder(codes, self.embed_codes(codes)), codes
 
-    def loss(self, audio: torch.Tensor) -> torch.Tensor:
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The training objective of a batch of (B, T) ``audio`` crops and its logged parts:
+        the mean cross-entropy (nats per sample) of the 256-way softmax, also in bits."""
+        nll = self.nll(batch["audio"])
+        return {"loss": nll, "nll": nll.detach(), "bits": nll.detach() / math.log(2.0)}
+
+    def nll(self, audio: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (nats per sample) of the 256-way softmax over the crop."""
         frames = audio.shape[-1] // self.hop
         codes = self.quantize(audio[:, : frames * self.hop])

@@ -16,6 +16,7 @@ Shapes (paper preset, T samples, T a multiple of 512)::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -136,8 +137,10 @@ class SpectralAutoencoder(EmbeddingVerbs, nn.Module):
         """(B, bottleneck, F) -> (B, 1, n_fft/2, F * hop / stft_hop) in [0, 1]."""
         return torch.sigmoid(self.decoder(z[:, :, None]))
 
-    def loss(self, audio: torch.Tensor) -> torch.Tensor:
-        """Frequency-weighted MSE on normalised log magnitude (low band x (1 + fw_loss_coeff))."""
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The training objective of a batch of (B, T) ``audio`` crops: frequency-weighted MSE
+        on normalised log magnitude (low band x (1 + fw_loss_coeff))."""
+        audio = batch["audio"]
         frames = audio.shape[-1] // self.hop
         audio = audio[:, : frames * self.hop]
         target = self.spectrogram(audio)
@@ -145,7 +148,7 @@ class SpectralAutoencoder(EmbeddingVerbs, nn.Module):
         err = (pred - target) ** 2
         low = self.low_band[:, None]
         low_mse = (err * low).sum() / (low.sum() * err.shape[0] * err.shape[-1]).clamp_min(1.0)
-        return err.mean() + self.config.fw_loss_coeff * low_mse
+        return {"loss": err.mean() + self.config.fw_loss_coeff * low_mse}
 
     # ---- verbs -------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ sample; 8 is chance for 256 classes).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -48,23 +47,15 @@ class NSynthModule(FamilyModule):
         self.model = model
         self.preset = preset
 
-    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        if getattr(self.model, "takes_pitch", False):  # the harmonic model plays the label's f0
-            return self.model.loss(batch["audio"], batch["pitch"])
-        return self.model.loss(batch["audio"])
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
+        loss = self.model.loss(batch)["loss"]
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        loss = self._loss(batch)
-        self.log("val/loss", loss, prog_bar=True)
-        if self.model.model_type == "wavenet":
-            self.log("val/nll", loss)
-            self.log("val/bits", loss / math.log(2.0))
+        for key, value in self.model.loss(batch).items():
+            self.log(f"val/{key}", value, prog_bar=key == "loss")
 
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.model.config

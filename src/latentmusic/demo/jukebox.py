@@ -33,21 +33,13 @@ TEMPERATURE = 0.95
 def _train(
     data: Path, out: Path, model_type: str, overrides: list[str], minutes: float, batch: int
 ) -> None:
+    from latentmusic.demo.training import quick_settings
     from latentmusic.jukebox.train import train
-    from latentmusic.train.harness import TrainJob, TrainSettings
+    from latentmusic.train.harness import TrainJob
 
     if (out / "model.safetensors").is_file():
         return
-    settings = TrainSettings(
-        out=out,
-        max_steps=2000,
-        batch_size=batch,
-        max_minutes=minutes,
-        val_every=10_000,
-        ckpt_every=10_000,
-        progress=False,
-        log_every=10,
-    )
+    settings = quick_settings(out, 2000, batch, minutes, log_every=10)
     train(TrainJob(data, settings, "tiny", model_type, tuple(overrides)))
 
 

@@ -32,10 +32,11 @@ SAMPLE_RATE = 22050
 
 def _train_cached(ctx: DemoContext, melodies: Path) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse) the demo model; returns its run directory and how it was trained."""
+    from latentmusic.demo.training import quick_settings
     from latentmusic.errors import CheckpointError
     from latentmusic.musicvae.train import train
     from latentmusic.train.checkpoint import read_checkpoint
-    from latentmusic.train.harness import TrainJob, TrainSettings
+    from latentmusic.train.harness import TrainJob
 
     run = ctx.work / "musicvae" / PRESET
     info_file = run / "demo.json"
@@ -44,19 +45,7 @@ def _train_cached(ctx: DemoContext, melodies: Path) -> tuple[Path, dict[str, Any
         return run, {**json.loads(info_file.read_text()), "cached": True}
     except (CheckpointError, OSError, ValueError):
         shutil.rmtree(run, ignore_errors=True)  # an interrupted earlier demo run: start over
-    settings = TrainSettings(
-        out=run,
-        max_steps=TRAIN_STEPS,
-        batch_size=32,
-        max_minutes=MAX_MINUTES,
-        val_every=10**9,
-        val_batches=None,
-        ckpt_every=10**9,
-        log_every=25,
-        progress=False,
-        accelerator="cpu",
-        seed=0,
-    )
+    settings = quick_settings(run, TRAIN_STEPS, 32, MAX_MINUTES)
     started = time.perf_counter()
     train(TrainJob(melodies, settings, PRESET, None, tuple(OVERRIDES)))
     meta = read_checkpoint(run).meta

@@ -60,10 +60,11 @@ def _shipped(name: str) -> tuple[Path, dict[str, Any]] | None:
 
 def _train_cached(ctx: DemoContext, notes: Path) -> tuple[Path, dict[str, Any]]:
     """Train (or reuse) the fallback harmonic model; returns its run and how it was trained."""
+    from latentmusic.demo.training import quick_settings
     from latentmusic.errors import CheckpointError
     from latentmusic.nsynth.train import train
     from latentmusic.train.checkpoint import read_checkpoint
-    from latentmusic.train.harness import TrainJob, TrainSettings
+    from latentmusic.train.harness import TrainJob
 
     run = ctx.work / "nsynth" / f"harmonic-{PRESET}"
     info_file = run / "demo.json"
@@ -72,19 +73,7 @@ def _train_cached(ctx: DemoContext, notes: Path) -> tuple[Path, dict[str, Any]]:
         return run, {**json.loads(info_file.read_text()), "cached": True, "shipped": False}
     except (CheckpointError, OSError, ValueError):
         shutil.rmtree(run, ignore_errors=True)  # an interrupted earlier demo run: start over
-    settings = TrainSettings(
-        out=run,
-        max_steps=TRAIN_STEPS,
-        batch_size=8,
-        max_minutes=MAX_SHARE * ctx.budget_seconds / 60.0,
-        val_every=10**9,
-        val_batches=None,
-        ckpt_every=10**9,
-        log_every=25,
-        progress=False,
-        accelerator="cpu",
-        seed=0,
-    )
+    settings = quick_settings(run, TRAIN_STEPS, 8, MAX_SHARE * ctx.budget_seconds / 60.0)
     started = time.perf_counter()
     train(TrainJob(notes, settings, PRESET, "harmonic"))
     meta = read_checkpoint(run).meta

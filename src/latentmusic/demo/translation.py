@@ -24,7 +24,8 @@ SHIPPED = ("translation-notegrid", "translation-small")  # ours first, then the 
 
 def _model(ctx: DemoContext, domains: Path) -> Path:
     """Train the demo model once and cache it in the work directory."""
-    from latentmusic.train.harness import TrainJob, TrainSettings
+    from latentmusic.demo.training import quick_settings
+    from latentmusic.train.harness import TrainJob
     from latentmusic.translation.train import train
 
     run = ctx.work / "translation-demo"
@@ -35,17 +36,13 @@ def _model(ctx: DemoContext, domains: Path) -> Path:
     import torch
 
     threads = torch.get_num_threads()
-    settings = TrainSettings(
-        out=run,
-        max_steps=100_000,
-        max_minutes=TRAIN_MINUTES,
-        batch_size=8,
-        val_every=100_000,
-        ckpt_every=50,
+    settings = quick_settings(
+        run,
+        100_000,
+        8,
+        TRAIN_MINUTES,
         log_every=10,
-        progress=False,
-        accelerator="cpu",
-        seed=0,
+        ckpt_every=50,
         threads=1,  # convs this small run faster on one thread than on two busy ones
     )
     try:

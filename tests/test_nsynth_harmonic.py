@@ -337,7 +337,8 @@ def test_cli_encode_decode_interpolate(
     code, _, err = run_cli(
         capsys, "nsynth", "reconstruct", a, "-m", wavenet, "-o", tmp_path / "w.wav", "--pitch", "60"
     )
-    assert code != 0 and "--pitch is for the harmonic model" in err
+    assert code != 0 and "--pitch is for models that are told the pitch" in err
+    assert "wavenet model's embedding carries the pitch itself" in err
 
 
 def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None:

@@ -258,3 +258,61 @@ def test_wrong_family_and_unknown_model_type_are_checkpoint_errors(tmp_path: Pat
     (tmp_path / "odd" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="unknown type 'transformer'"):
         latentmusic.load(tmp_path / "odd")
+
+
+# ---- pitch conditioning (ours: small-pitch) -----------------------------------------------
+
+
+def _pitched(channels: int = 8, seed: int = 0) -> NSynthWaveNetAE:
+    torch.manual_seed(seed)
+    return NSynthWaveNetAE(dataclasses.replace(PRESETS["tiny"], pitch_channels=channels))
+
+
+def test_pitch_conditioning_joins_the_embedding_and_is_required() -> None:
+    assert PRESETS["small-pitch"] == dataclasses.replace(PRESETS["small"], pitch_channels=16)
+    assert PRESETS["paper"].pitch_channels == 0  # the published autoencoder is not told it
+    model = _pitched(8).eval()
+    assert model.takes_pitch and not _tiny().takes_pitch
+    z = torch.zeros(2, model.bottleneck, 3)
+    cond = model.conditioning(z, torch.tensor([60.0, 67.4]))
+    assert cond.shape == (2, model.bottleneck + 8, 3)
+    vectors = model.pitch_embedding.weight.detach()
+    assert torch.equal(cond[0, model.bottleneck :, 2], vectors[60])
+    assert torch.equal(cond[1, model.bottleneck :, 0], vectors[67])  # rounded to the note
+    embedding = torch.zeros(4, model.bottleneck)
+    with pytest.raises(InputError, match="This WaveNet is pitch-conditioned: pass pitch="):
+        model.decode(embedding)
+    audio = model.decode(embedding, pitch=60, temperature=0.0)
+    assert audio.shape == (4 * model.hop,)
+    with pytest.raises(InputError, match="not trained with pitch conditioning"):
+        _tiny().conditioning(z, 60)
+    with pytest.raises(ConfigError, match="'pitch_channels' must be 0"):
+        dataclasses.replace(PRESETS["tiny"], pitch_channels=-1).validate()
+
+
+def test_a_pitch_conditioned_decoder_learns_to_read_the_pitch() -> None:
+    """After a little training the teacher-forced loss of a note is clearly lower when the
+    decoder is told its own pitch than when it is told another one: it uses the pitch."""
+    rng = np.random.default_rng(0)
+    pitches = (55, 62, 69)
+    notes = {p: tone(p, [1.0, 0.5, 0.3]) for p in pitches}
+    model = _pitched(8)
+    cfg = model.config
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    for _ in range(150):
+        chosen = rng.choice(pitches, 8)
+        starts = rng.integers(0, len(notes[55]) - cfg.crop, 8)
+        audio = torch.from_numpy(
+            np.stack([notes[p][s : s + cfg.crop] for p, s in zip(chosen, starts, strict=True)])
+        )
+        batch = {"audio": audio, "pitch": torch.tensor(chosen, dtype=torch.float32)}
+        loss = model.loss(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    note = torch.from_numpy(notes[62][: cfg.crop])[None]
+    with torch.no_grad():
+        right = float(model.nll(note, torch.tensor([62.0])))
+        wrong = float(model.nll(note, torch.tensor([69.0])))
+    assert right < wrong - 0.05, (right, wrong)

@@ -8,6 +8,7 @@ Both configs are frozen dataclasses so a checkpoint's ``config.json`` rebuilds t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -68,6 +69,11 @@ class NSynthConfig:
     decoder_layers: int = 30
     decoder_cycle: int = 10
     decoder_kernel: int = 3
+    # Pitch conditioning (the paper's pitch-conditioned variant; ours at these sizes): a learnt
+    # pitch_channels-dim embedding of the note's MIDI pitch joins the embedding in every
+    # layer's conditioning, so the decoder is told the f0 and the embedding is free to carry
+    # timbre. 0: none, the paper's autoencoder (the embedding carries the pitch itself).
+    pitch_channels: int = 0
     # Optimisation: Adam, staged lr decay (lr * factor from each step boundary on).
     lr: float = 2e-4
     lr_decay_steps: tuple[int, ...] = (120_000, 180_000, 240_000, 300_000)
@@ -105,6 +111,11 @@ class NSynthConfig:
             "decoder_kernel",
         ]
         require_positive(self, positive)
+        if self.pitch_channels < 0:
+            raise ConfigError(
+                f"'pitch_channels' must be 0 (no pitch conditioning) or positive, got "
+                f"{self.pitch_channels}."
+            )
         if self.mu != 255:
             # The decoder's softmax and every NSynth tool assume 8-bit codes.
             raise ConfigError("'mu' must be 255 (8-bit mu-law, 256 classes) for NSynth models.")
@@ -261,6 +272,27 @@ class HarmonicConfig:
         _check_schedule(self.lr_decay_steps, self.lr_decay_factors)
 
 
+# `small`: learns on a 2-core CPU in a few hours (~2-4 s per step of 8 x 4096 samples). The
+# decoder is nn.wavenet.DECODER_SIZES["nsynth-small"], which generates in real time on one CPU
+# thread (benchmarks/wavenet_generation.py); the encoder is narrowed to 32 channels because it
+# was 40% of the training cost. Same embedding as the paper: 16 dims every 512 samples.
+_SMALL = NSynthConfig(
+    crop=4096,
+    encoder_channels=32,
+    encoder_layers=20,
+    encoder_cycle=10,
+    encoder_kernel=3,
+    decoder_residual=64,
+    decoder_skip=64,
+    decoder_layers=20,
+    decoder_cycle=10,
+    decoder_kernel=2,
+    lr=1e-3,
+    lr_decay_steps=(3_000, 6_000),
+    lr_decay_factors=(0.3, 0.1),
+)
+
+
 PRESETS: dict[str, NSynthConfig] = {
     # Engel et al. 2017: encoder 30 layers (3 cycles of dilations 1..512), width 128, kernel 3;
     # 16-dim bottleneck every 512 samples; decoder 30 layers, residual 512, skip 256, kernel 3;
@@ -271,25 +303,10 @@ PRESETS: dict[str, NSynthConfig] = {
         lr_decay_steps=(90_000, 120_000, 150_000, 180_000, 210_000, 240_000),
         lr_decay_factors=(2 / 3, 0.3, 0.2, 0.1, 0.03, 0.01),
     ),
-    # Learns on a 2-core CPU in a few hours (~2-4 s per step of 8 x 4096 samples). The decoder is
-    # nn.wavenet.DECODER_SIZES["nsynth-small"], which generates in real time on one CPU thread
-    # (benchmarks/wavenet_generation.py); the encoder is narrowed to 32 channels because it was
-    # 40% of the training cost. Same embedding as the paper: 16 dims every 512 samples.
-    "small": NSynthConfig(
-        crop=4096,
-        encoder_channels=32,
-        encoder_layers=20,
-        encoder_cycle=10,
-        encoder_kernel=3,
-        decoder_residual=64,
-        decoder_skip=64,
-        decoder_layers=20,
-        decoder_cycle=10,
-        decoder_kernel=2,
-        lr=1e-3,
-        lr_decay_steps=(3_000, 6_000),
-        lr_decay_factors=(0.3, 0.1),
-    ),
+    "small": _SMALL,  # above
+    # Ours: `small` told the note's pitch (a 16-dim learnt pitch embedding beside the 16-dim
+    # timbre embedding in the decoder's conditioning), the lever for pitch accuracy.
+    "small-pitch": dataclasses.replace(_SMALL, pitch_channels=16),
     # Tests: trains in seconds.
     "tiny": NSynthConfig(
         crop=1024,

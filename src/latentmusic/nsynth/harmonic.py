@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -42,7 +41,12 @@ from latentmusic.audio.spectral import MultiResolutionSTFTLoss
 from latentmusic.errors import InputError
 from latentmusic.nsynth.config import HarmonicConfig
 from latentmusic.nsynth.model import nsynth_encoder
-from latentmusic.nsynth.verbs import EmbeddingVerbs, Method, as_audio_batch, as_embedding_batch
+from latentmusic.nsynth.verbs import (
+    EmbeddingVerbs,
+    as_audio_batch,
+    as_embedding_batch,
+    as_pitch_batch,
+)
 
 MU = 255.0  # the encoder reads mu-law companded audio, as the WaveNet autoencoder's does
 # Initial biases of the decoder's last layer, so training starts from a plausible note rather
@@ -50,7 +54,6 @@ MU = 255.0  # the encoder reads mu-law companded audio, as the WaveNet autoencod
 # which drives a fresh model to silence its harmonics and play noise instead):
 HARMONIC_TILT = 1.5  # harmonic k starts at k ** (-1.5 * ln 10) (-14 dB/octave): few partials
 NOISE_BIAS = -5.0  # noise starts ~40 dB below the harmonics (DDSP's offset)
-PITCH_MIN, PITCH_MAX = 21.0, 108.0  # the piano's range (NSynth's) for estimates
 
 
 # ---- synthesizer (no parameters; differentiable in every control) ---------------------------
@@ -197,18 +200,6 @@ def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-def _as_pitch_batch(pitch: Any, batch: int) -> torch.Tensor:
-    """A MIDI pitch (number) or one per batch item -> float32 (batch,), checked."""
-    p = torch.as_tensor(pitch, dtype=torch.float32).detach().cpu().reshape(-1)
-    if p.numel() == 1:
-        p = p.expand(batch)
-    if p.numel() != batch:
-        raise InputError(f"Got {p.numel()} pitches for a batch of {batch} embeddings.")
-    if not torch.isfinite(p).all() or (p <= 0).any() or (p > 135).any():
-        raise InputError(f"Pitches must be MIDI note numbers between 0 and 135, got {p.tolist()}.")
-    return p.clone()
-
-
 class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     """NSynth encoder + pitch-conditioned harmonic-plus-noise decoder, with the family's verbs."""
 
@@ -333,7 +324,7 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
                 "The harmonic model plays an embedding at a pitch: pass pitch= (a MIDI note "
                 "number; --pitch on the command line)."
             )
-        p = _as_pitch_batch(pitch, z.shape[0])
+        p = as_pitch_batch(pitch, z.shape[0])
         device = self._device()
         generator = torch.Generator(device=device)
         if seed is None:
@@ -344,78 +335,3 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
             audio = self.synthesize(z.transpose(1, 2).to(device), p.to(device), generator)
         audio = audio.cpu().clamp(-1.0, 1.0)
         return audio[0] if single else audio
-
-    def estimate_pitch(self, audio: Any) -> torch.Tensor:
-        """MIDI pitch of each sound (T,) or (B, T), as a float.
-
-        pyin over the piano's range on a semitone grid finds the note (fast: its HMM is
-        small), then the eval's judge (pyin within 13 semitones of it, 10-cent grid) refines
-        it, so a sound is replayed at the pitch the eval would measure. A sound with no
-        voiced frame is an InputError (pass a pitch).
-        """
-        import librosa
-
-        from latentmusic.nsynth.evaluate import median_f0
-
-        x, _ = as_audio_batch(audio, self.hop, self.sample_rate)
-        frame = 2048  # 2 periods of A0 at 16 kHz, as pyin needs
-        out = []
-        for clip in x.numpy():
-            clip = np.pad(clip, (0, max(0, frame - clip.size)))
-            f0, voiced, _ = librosa.pyin(
-                clip,
-                fmin=librosa.midi_to_hz(PITCH_MIN),
-                fmax=librosa.midi_to_hz(PITCH_MAX),
-                sr=self.sample_rate,
-                frame_length=frame,
-                hop_length=256,
-                resolution=1.0,
-            )
-            f0 = f0[voiced & np.isfinite(f0)]
-            if not f0.size:
-                raise InputError(
-                    "No pitch found in the input sound (silence or noise?); give the pitch "
-                    "to play at (pitch=, or --pitch MIDI on the command line)."
-                )
-            coarse = float(librosa.hz_to_midi(np.median(f0)))
-            fine = median_f0(clip, self.sample_rate, int(round(coarse)))
-            out.append(float(librosa.hz_to_midi(fine)) if np.isfinite(fine) else coarse)
-        return torch.tensor(out)
-
-    def reconstruct(self, audio: Any, pitch: Any = None, **decode_kwargs: Any) -> torch.Tensor:
-        """Encode then decode at ``pitch`` (default: the pitch estimated from each sound)."""
-        if pitch is None:
-            pitch = self.estimate_pitch(audio)
-            pitch = pitch[0] if np.ndim(audio) == 1 else pitch
-        return self.decode(self.encode(audio), pitch=pitch, **decode_kwargs)
-
-    def interpolate(
-        self,
-        a: Any,
-        b: Any,
-        steps: int = 5,
-        method: Method = "lerp",
-        decode: bool = True,
-        pitch: Any = None,
-        **decode_kwargs: Any,
-    ) -> torch.Tensor:
-        """Morph a -> b in latent space at one pitch (default: a's, estimated), so every step
-        plays the same note and only the timbre moves."""
-        if decode and pitch is None:
-            pitch = self.estimate_pitch(a).reshape(-1)[0]
-        return super().interpolate(a, b, steps, method, decode, pitch=pitch, **decode_kwargs)
-
-    def grid(
-        self,
-        corners: Sequence[Any],
-        x: float,
-        y: float,
-        decode: bool = True,
-        pitch: Any = None,
-        **decode_kwargs: Any,
-    ) -> torch.Tensor:
-        """The NSynth Super pad at (x, y), played at ``pitch`` (default: the top-left
-        corner's, estimated)."""
-        if decode and pitch is None and len(corners) == 4:
-            pitch = self.estimate_pitch(corners[0]).reshape(-1)[0]
-        return super().grid(corners, x, y, decode, pitch=pitch, **decode_kwargs)

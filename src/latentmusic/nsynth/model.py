@@ -23,9 +23,15 @@ import torch
 from torch import nn
 
 from latentmusic.audio.mulaw import mu_law_decode, mu_law_encode
+from latentmusic.errors import InputError
 from latentmusic.nn.wavenet import NonCausalWaveNetEncoder, WaveNetDecoder
 from latentmusic.nsynth.config import NSynthConfig
-from latentmusic.nsynth.verbs import EmbeddingVerbs, as_audio_batch, as_embedding_batch
+from latentmusic.nsynth.verbs import (
+    EmbeddingVerbs,
+    as_audio_batch,
+    as_embedding_batch,
+    as_pitch_batch,
+)
 
 
 def nsynth_encoder(config: Any) -> NonCausalWaveNetEncoder:
@@ -60,9 +66,19 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
             layers=config.decoder_layers,
             cycle=config.decoder_cycle,
             kernel=config.decoder_kernel,
-            cond_channels=config.bottleneck,
+            cond_channels=config.bottleneck + config.pitch_channels,
             hop=config.hop,
         )
+        # The pitch-conditioned variant: the note's MIDI pitch as a learnt vector, joined to
+        # the embedding in the decoder's conditioning (config.pitch_channels; none by default).
+        self.pitch_embedding = (
+            nn.Embedding(128, config.pitch_channels) if config.pitch_channels else None
+        )
+
+    @property
+    def takes_pitch(self) -> bool:  # type: ignore[override]
+        """Whether the decoder is told the note's pitch (decode and the verbs take ``pitch=``)."""
+        return self.pitch_embedding is not None
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -76,23 +92,50 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
         half = (self.config.mu + 1) / 2
         return self.encoder((codes.to(torch.float32) - half) / half)
 
-    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def conditioning(self, z: torch.Tensor, pitch: Any = None) -> torch.Tensor:
+        """The decoder's conditioning frames: the (B, bottleneck, F) embedding, joined by the
+        pitch's learnt vector on every frame when the model is pitch-conditioned (``pitch``:
+        (B,) MIDI numbers, rounded; required then, refused otherwise)."""
+        if self.pitch_embedding is None:
+            if pitch is not None:
+                raise InputError(
+                    "This WaveNet was not trained with pitch conditioning; its embedding "
+                    "carries the pitch itself."
+                )
+            return z
+        if pitch is None:
+            raise InputError(
+                "This WaveNet is pitch-conditioned: pass pitch= (a MIDI note number; --pitch "
+                "on the command line)."
+            )
+        p = torch.as_tensor(pitch, device=z.device).reshape(-1)
+        if p.numel() == 1:
+            p = p.expand(z.shape[0])
+        if p.numel() != z.shape[0]:
+            raise InputError(f"Got {p.numel()} pitches for a batch of {z.shape[0]} notes.")
+        index = p.to(torch.float32).round().clamp(0, 127).long()
+        vectors = self.pitch_embedding(index)[:, :, None].expand(-1, -1, z.shape[-1])
+        return torch.cat([z, vectors.to(z.dtype)], dim=1)
+
+    def forward(self, audio: torch.Tensor, pitch: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced pass: (B, T) audio, T a multiple of hop -> (logits (B, 256, T), codes)."""
         codes = self.quantize(audio)
-        return self.decoder(codes, self.embed_codes(codes)), codes
+        return self.decoder(codes, self.conditioning(self.embed_codes(codes), pitch)), codes
 
     def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The training objective of a batch of (B, T) ``audio`` crops and its logged parts:
         the mean cross-entropy (nats per sample) of the 256-way softmax, also in bits."""
-        nll = self.nll(batch["audio"])
+        nll = self.nll(batch["audio"], batch.get("pitch") if self.takes_pitch else None)
         return {"loss": nll, "nll": nll.detach(), "bits": nll.detach() / math.log(2.0)}
 
-    def nll(self, audio: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy (nats per sample) of the 256-way softmax over the crop."""
+    def nll(self, audio: torch.Tensor, pitch: Any = None) -> torch.Tensor:
+        """Mean cross-entropy (nats per sample) of the 256-way softmax over the crop (at the
+        notes' MIDI ``pitch`` for a pitch-conditioned model)."""
         frames = audio.shape[-1] // self.hop
         codes = self.quantize(audio[:, : frames * self.hop])
+        cond = self.conditioning(self.embed_codes(codes), pitch)
         # (B, T, 256) logits: the softmax runs over contiguous rows (same mean as (B, 256, T)).
-        logits = self.decoder.logits_time_major(codes, self.embed_codes(codes))
+        logits = self.decoder.logits_time_major(codes, cond)
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
 
     @staticmethod
@@ -119,6 +162,7 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
     def decode(
         self,
         embedding: Any,
+        pitch: Any = None,
         temperature: float = 1.0,
         seed: int | None = 0,
         backend: str = "auto",
@@ -131,8 +175,10 @@ class NSynthWaveNetAE(EmbeddingVerbs, nn.Module):
         (0 = greedy); ``seed`` makes sampling repeatable (None = fresh randomness).
         """
         z, single = as_embedding_batch(embedding, self.bottleneck)
-        cond = z.transpose(1, 2).contiguous().to(self._device())
+        if self.takes_pitch and pitch is not None:
+            pitch = as_pitch_batch(pitch, z.shape[0])
         with torch.no_grad():
+            cond = self.conditioning(z.transpose(1, 2).to(self._device()), pitch).contiguous()
             codes = self.decoder.generate(
                 cond,
                 n_samples=z.shape[1] * self.hop,

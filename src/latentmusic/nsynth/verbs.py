@@ -20,6 +20,7 @@ import torch
 from latentmusic.errors import InputError
 
 Method = Literal["lerp", "slerp"]
+PITCH_MIN, PITCH_MAX = 21.0, 108.0  # the piano's range (NSynth's) for estimates
 
 
 def as_audio_batch(audio: Any, hop: int, sample_rate: int) -> tuple[torch.Tensor, bool]:
@@ -69,11 +70,30 @@ def as_embedding_batch(embedding: Any, channels: int) -> tuple[torch.Tensor, boo
     return z, single
 
 
+def as_pitch_batch(pitch: Any, batch: int) -> torch.Tensor:
+    """A MIDI pitch (number) or one per batch item -> float32 (batch,), checked."""
+    p = torch.as_tensor(pitch, dtype=torch.float32).detach().cpu().reshape(-1)
+    if p.numel() == 1:
+        p = p.expand(batch)
+    if p.numel() != batch:
+        raise InputError(f"Got {p.numel()} pitches for a batch of {batch} embeddings.")
+    if not torch.isfinite(p).all() or (p <= 0).any() or (p > 135).any():
+        raise InputError(f"Pitches must be MIDI note numbers between 0 and 135, got {p.tolist()}.")
+    return p.clone()
+
+
 class EmbeddingVerbs:
-    """Family verbs built on ``encode`` / ``decode``; every NSynth model inherits them."""
+    """Family verbs built on ``encode`` / ``decode``; every NSynth model inherits them.
+
+    A model whose decoder is told the note's pitch (``takes_pitch``: the harmonic model, a
+    WaveNet with ``pitch_channels``) plays every verb at one pitch: the caller's, or the one
+    :meth:`estimate_pitch` hears in the input (a morph and a pad: the first sound's), so
+    only the timbre moves. For the others the embedding carries the pitch itself.
+    """
 
     sample_rate: int
     hop: int
+    takes_pitch: bool = False
 
     def encode(self, audio: Any) -> torch.Tensor:  # pragma: no cover - implemented by models
         raise NotImplementedError
@@ -81,9 +101,62 @@ class EmbeddingVerbs:
     def decode(self, embedding: Any, **kwargs: Any) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def reconstruct(self, audio: Any, **decode_kwargs: Any) -> torch.Tensor:
-        """Encode then decode: the autoencoder's own rendition of the input."""
+    def reconstruct(self, audio: Any, pitch: Any = None, **decode_kwargs: Any) -> torch.Tensor:
+        """Encode then decode: the autoencoder's own rendition of the input (a pitch-taking
+        model plays it at ``pitch``, default: the pitch estimated from each sound)."""
+        if self._pitched(pitch):
+            if pitch is None:
+                pitch = self.estimate_pitch(audio)
+                pitch = pitch[0] if np.ndim(audio) == 1 else pitch
+            decode_kwargs["pitch"] = pitch
         return self.decode(self.encode(audio), **decode_kwargs)
+
+    def _pitched(self, pitch: Any) -> bool:
+        """Whether the verb plays at a pitch; a pitch for a model that takes none is refused."""
+        if pitch is not None and not self.takes_pitch:
+            raise InputError(
+                f"A pitch is for models that are told it (harmonic, a WaveNet with "
+                f"pitch_channels); this {getattr(self, 'model_type', 'model')}'s embedding "
+                "carries the pitch itself."
+            )
+        return self.takes_pitch
+
+    def estimate_pitch(self, audio: Any) -> torch.Tensor:
+        """MIDI pitch of each sound (T,) or (B, T), as a float.
+
+        pyin over the piano's range on a semitone grid finds the note (fast: its HMM is
+        small), then the eval's judge (pyin within 13 semitones of it, 10-cent grid) refines
+        it, so a sound is replayed at the pitch the eval would measure. A sound with no
+        voiced frame is an InputError (pass a pitch).
+        """
+        import librosa
+
+        from latentmusic.nsynth.evaluate import median_f0
+
+        x, _ = as_audio_batch(audio, self.hop, self.sample_rate)
+        frame = 2048  # 2 periods of A0 at 16 kHz, as pyin needs
+        out = []
+        for clip in x.numpy():
+            clip = np.pad(clip, (0, max(0, frame - clip.size)))
+            f0, voiced, _ = librosa.pyin(
+                clip,
+                fmin=librosa.midi_to_hz(PITCH_MIN),
+                fmax=librosa.midi_to_hz(PITCH_MAX),
+                sr=self.sample_rate,
+                frame_length=frame,
+                hop_length=256,
+                resolution=1.0,
+            )
+            f0 = f0[voiced & np.isfinite(f0)]
+            if not f0.size:
+                raise InputError(
+                    "No pitch found in the input sound (silence or noise?); give the pitch "
+                    "to play at (pitch=, or --pitch MIDI on the command line)."
+                )
+            coarse = float(librosa.hz_to_midi(np.median(f0)))
+            fine = median_f0(clip, self.sample_rate, int(round(coarse)))
+            out.append(float(librosa.hz_to_midi(fine)) if np.isfinite(fine) else coarse)
+        return torch.tensor(out)
 
     @staticmethod
     def interpolate_embeddings(
@@ -112,10 +185,16 @@ class EmbeddingVerbs:
         steps: int = 5,
         method: Method = "lerp",
         decode: bool = True,
+        pitch: Any = None,
         **decode_kwargs: Any,
     ) -> torch.Tensor:
         """Morph between two sounds in latent space: (steps, samples) audio, or the
-        (steps, frames, C) embeddings when ``decode`` is False."""
+        (steps, frames, C) embeddings when ``decode`` is False. A pitch-taking model plays
+        every step at one pitch (default: a's, estimated), so only the timbre moves."""
+        if self._pitched(pitch) and decode:
+            if pitch is None:
+                pitch = self.estimate_pitch(a).reshape(-1)[0]
+            decode_kwargs["pitch"] = pitch
         za, zb = self.encode(a), self.encode(b)
         if za.dim() != 2 or zb.dim() != 2:
             raise InputError("interpolate takes two single sounds, each of shape (samples,).")
@@ -128,14 +207,20 @@ class EmbeddingVerbs:
         x: float,
         y: float,
         decode: bool = True,
+        pitch: Any = None,
         **decode_kwargs: Any,
     ) -> torch.Tensor:
         """The NSynth Super pad: the sound at (x, y) in [0, 1]^2 between four corner sounds
-        (top-left, top-right, bottom-left, bottom-right), mixed bilinearly in latent space."""
+        (top-left, top-right, bottom-left, bottom-right), mixed bilinearly in latent space
+        (a pitch-taking model plays it at ``pitch``, default: the top-left corner's)."""
         from latentmusic.latent.ops import bilinear_point
 
         if len(corners) != 4:
             raise InputError(f"grid needs exactly 4 corner sounds, got {len(corners)}.")
+        if self._pitched(pitch) and decode:
+            if pitch is None:
+                pitch = self.estimate_pitch(corners[0]).reshape(-1)[0]
+            decode_kwargs["pitch"] = pitch
         for name, v in (("x", x), ("y", y)):
             if not 0.0 <= float(v) <= 1.0:
                 raise InputError(f"Pad position {name} must be between 0 and 1, got {v}.")
@@ -278,8 +363,8 @@ def _for_model(model: Any, decode_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Refuse a pitch for a model whose embedding carries the pitch itself, in one sentence."""
     if decode_kwargs.get("pitch") is not None and not getattr(model, "takes_pitch", False):
         raise InputError(
-            f"--pitch is for the harmonic model; a {model.model_type} model's embedding "
-            "carries the pitch itself."
+            f"--pitch is for models that are told the pitch (harmonic, a WaveNet with "
+            f"pitch_channels); a {model.model_type} model's embedding carries the pitch itself."
         )
     return decode_kwargs
 
@@ -418,8 +503,9 @@ def pad_files(
         raise InputError(f"At most {PAD_MAX_PITCHES} pitches per pad, got {len(pitches)}.")
     if pitches and not getattr(model, "takes_pitch", False):
         raise InputError(
-            f"--pitches is for the harmonic model; a {model.model_type} model plays the "
-            "corners' own pitch (give corner sounds at another pitch for another pad)."
+            f"--pitches is for models that are told the pitch (harmonic, a WaveNet with "
+            f"pitch_channels); a {model.model_type} model plays the corners' own pitch (give "
+            "corner sounds at another pitch for another pad)."
         )
     corners = [load_audio(p, model.sample_rate) for p in corner_paths]
     layers = [(f"pitch_{pitch:g}", {**decode_kwargs, "pitch": pitch}) for pitch in pitches] or [

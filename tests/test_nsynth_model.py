@@ -316,3 +316,40 @@ def test_a_pitch_conditioned_decoder_learns_to_read_the_pitch() -> None:
         right = float(model.nll(note, torch.tensor([62.0])))
         wrong = float(model.nll(note, torch.tensor([69.0])))
     assert right < wrong - 0.05, (right, wrong)
+
+
+def test_a_trained_autoencoder_grows_into_a_pitch_conditioned_one(tmp_path: Path) -> None:
+    """--init of a pitch-conditioned run from a plain autoencoder keeps what it learnt: the
+    conditioning convs gain zero columns, so it plays exactly as before until it learns."""
+    from latentmusic.nsynth.train import add_pitch_conditioning
+    from latentmusic.train.init import init_from
+
+    plain = _tiny(seed=1).eval()
+    saved = export(plain, tmp_path / "plain", "tiny")
+    grown = _pitched(8, seed=2).eval()
+    assert not add_pitch_conditioning(_tiny(), {}, {})  # nothing to grow into
+    init_from(
+        grown,
+        saved,
+        family="nsynth",
+        model_type="wavenet",
+        config=grown.config,
+        grow=lambda cfg, state: add_pitch_conditioning(grown, cfg, state),
+    )
+    audio = torch.from_numpy(tone(60, [1.0, 0.5])[: 4 * plain.hop])[None]
+    with torch.no_grad():
+        assert float(grown.nll(audio, torch.tensor([60.0]))) == pytest.approx(
+            float(plain.nll(audio)), rel=1e-6
+        )
+    with pytest.raises(CheckpointError, match="different network"):  # other changes still refused
+        bigger = NSynthWaveNetAE(
+            dataclasses.replace(PRESETS["tiny"], pitch_channels=8, decoder_skip=64)
+        )
+        init_from(
+            bigger,
+            saved,
+            family="nsynth",
+            model_type="wavenet",
+            config=bigger.config,
+            grow=lambda cfg, state: add_pitch_conditioning(bigger, cfg, state),
+        )

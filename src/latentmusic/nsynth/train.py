@@ -14,6 +14,7 @@ sample; 8 is chance for 256 classes).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,35 @@ def _datasets(data: Path, crop: int, sample_rate: int) -> tuple[Any, Any]:
     return train_set, val_set
 
 
+def add_pitch_conditioning(
+    model: torch.nn.Module, saved: dict[str, Any], state: dict[str, torch.Tensor]
+) -> bool:
+    """Grow a saved WaveNet autoencoder without pitch conditioning into ``model``'s pitch-
+    conditioned network, in place: its weights, the conditioning convs widened by zero
+    columns for the pitch vector (so it starts out playing exactly as before, and learns to
+    read the pitch) and ``model``'s fresh pitch embedding. Everything it learnt is kept, so
+    a pitch-conditioned model can continue a trained one (``--init nsynth-small --preset
+    small-pitch``). False (nothing changed) when the shapes do not call for it."""
+    wanted = getattr(model.config, "pitch_channels", 0)
+    if not wanted or saved.get("pitch_channels", 0) or model.pitch_embedding is None:
+        return False
+    own = model.state_dict()
+    for key, tensor in list(state.items()):
+        target = own.get(key)
+        grown_inputs = (
+            target is not None
+            and tensor.dim() == 3
+            and target.shape[0] == tensor.shape[0]
+            and target.shape[1] == tensor.shape[1] + wanted
+            and target.shape[2] == tensor.shape[2]
+        )
+        if grown_inputs:  # a conditioning 1x1 conv: (out, bottleneck, 1) -> (out, +pitch, 1)
+            state[key] = torch.cat([tensor, tensor.new_zeros(tensor.shape[0], wanted, 1)], 1)
+    state["pitch_embedding.weight"] = own["pitch_embedding.weight"].clone()
+    saved["pitch_channels"] = wanted
+    return True
+
+
 def train(job: TrainJob) -> Path:
     """Train an NSynth model on an NSynth-format directory; returns the run directory.
 
@@ -156,7 +186,10 @@ def train(job: TrainJob) -> Path:
     model = build_model(model_type, config)
     module = NSynthModule(model, preset)
     if init is not None:
-        ckpt = init_from(model, init, family="nsynth", model_type=model_type, config=config)
+        grow = functools.partial(add_pitch_conditioning, model) if model_type == "wavenet" else None
+        ckpt = init_from(
+            model, init, family="nsynth", model_type=model_type, config=config, grow=grow
+        )
         module.step_offset = steps_of(ckpt)
     train_set, val_set = _datasets(Path(job.data), config.crop, config.sample_rate)
     fit(module, train_set, val_set, settings, data_description=str(job.data))

@@ -11,6 +11,7 @@ shape error halfway through loading.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,15 @@ def init_from(
     family: str,
     model_type: str,
     config: Any,
+    grow: Callable[[dict[str, Any], dict[str, torch.Tensor]], bool] | None = None,
 ) -> Checkpoint:
     """Load ``init``'s weights into ``model`` after checking it is the same network.
 
-    ``config`` is the new run's config dataclass. Returns the checkpoint; its ``meta["steps"]`` is where the new run's schedules start.
+    ``config`` is the new run's config dataclass. ``grow(saved_config, state)`` lets a family
+    turn a saved network into a larger one it knows how to start from (in place; True when
+    it did), before the check: NSynth starts a pitch-conditioned WaveNet from a trained
+    autoencoder. Returns the checkpoint; its ``meta["steps"]`` is where the new run's
+    schedules start.
     """
     from latentmusic.catalogue import resolve_model
 
@@ -67,6 +73,8 @@ def init_from(
             f"--init {init} is a {family} '{ckpt.model_type}' model, but this run trains a "
             f"'{model_type}' one."
         )
+    if grow is not None:
+        grow(ckpt.config, ckpt.state_dict)
     different = architecture_differences(ckpt.config, config)
     if different:
         raise CheckpointError(

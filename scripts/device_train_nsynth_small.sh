@@ -9,7 +9,8 @@
 #
 # A CPU rehearsal of the same path (tiny preset, CPU, 20 steps):
 #   OUT=/tmp/out REHEARSAL=1 bash scripts/device_train_nsynth_small.sh
-# Environment: MINUTES, BATCH, LR, WORKERS, INIT, OUT, REHEARSAL.
+# Environment: MINUTES, BATCH, LR, WORKERS, INIT, OUT, REHEARSAL, PRESET (small; small-pitch
+# grows the INIT autoencoder into the pitch-conditioned one and trains that).
 set -euo pipefail
 OUT=${OUT:?set OUT to the folder that comes back}
 export PYTHONUNBUFFERED=1
@@ -32,7 +33,7 @@ if [ -n "${REHEARSAL:-}" ]; then
   INIT_ARGS=()
 else
   # Base lr 5e-4 from the model's step (4,671), x0.3 after 10,000 more steps, x0.1 after 20,000.
-  RUN=(--preset small --steps 200000 --minutes "${MINUTES:-6}" --accelerator gpu
+  RUN=(--preset "${PRESET:-small}" --steps 200000 --minutes "${MINUTES:-6}" --accelerator gpu
        --precision bf16-mixed --val-every 500 --ckpt-every 1000 --lr "${LR:-5e-4}"
        --set lr_decay_steps=14671,24671)
   INIT_ARGS=(--init "$INIT")

@@ -165,11 +165,14 @@ def build(family: str) -> Job:
     raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
 
 
-def step(job: Job) -> float:
-    """One optimiser step; returns its wall time in seconds."""
+def step(job: Job, bf16: bool = False) -> float:
+    """One optimiser step (its forward under bfloat16 autocast if ``bf16``, as Lightning's
+    ``bf16-mixed`` runs it); returns its wall time in seconds."""
     started = time.perf_counter()
     job.optimizer.zero_grad(set_to_none=True)
-    job.loss().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = job.loss()
+    loss.backward()
     if job.clip:
         torch.nn.utils.clip_grad_norm_(job.model.parameters(), job.clip)
     job.optimizer.step()
@@ -253,7 +256,13 @@ def _memory_child(family: str, path: str, threads: int) -> None:
 
 
 def bench_family(
-    family: str, threads: list[int], repeats: int, warmup: int, peak: float, memory: bool
+    family: str,
+    threads: list[int],
+    repeats: int,
+    warmup: int,
+    peak: float,
+    memory: bool,
+    bf16: bool = False,
 ) -> list[dict[str, object]]:
     job = build(family)
     fast_available = has_fast_path(job.model)
@@ -262,23 +271,28 @@ def bench_family(
     flops = count_flops(job, fast=False)
     flops_fast = count_flops(job, fast=True) if fast_available else flops
     # Peak memory hardly depends on the thread count: measure it once per path.
+    # bf16: the step under bfloat16 autocast, where the time-major kernels step aside and
+    # oneDNN runs the convolutions and GEMMs in bf16 (AMX where the CPU has it).
+    paths = ("reference", "fast", "bf16") if bf16 else ("reference", "fast")
     peak_mib = {
-        path: measure_memory(family, path == "fast", threads[0]) if memory else None
-        for path in ("reference", "fast")
+        path: measure_memory(family, path == "fast", threads[0])
+        if memory and path != "bf16"
+        else None
+        for path in paths
     }
     rows = []
     for n in threads:
         torch.set_num_threads(n)
-        times: dict[str, list[float]] = {"reference": [], "fast": []}
+        times: dict[str, list[float]] = {path: [] for path in paths}
         for i in range(warmup + repeats):
-            order = ("reference", "fast") if i % 2 == 0 else ("fast", "reference")
+            order = paths if i % 2 == 0 else paths[::-1]
             for path in order:
                 use_fast_path(job.model, path == "fast")
-                seconds = step(job)
+                seconds = step(job, bf16=path == "bf16")
                 if i >= warmup:
                     times[path].append(seconds)
         ref_median = statistics.median(times["reference"])
-        for path in ("reference", "fast"):
+        for path in paths:
             median = statistics.median(times[path])
             gflops = flops / median / 1e9
             rows.append(
@@ -314,6 +328,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 timed steps, no memory runs")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--size", choices=("small", "tiny"), default="small")
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time the step under bfloat16 autocast (--precision bf16-mixed)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -339,7 +358,7 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     memory = not (args.quick or args.no_memory)
     for family in args.families:
-        new = bench_family(family, args.threads, repeats, warmup, peak, memory)
+        new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
             print(

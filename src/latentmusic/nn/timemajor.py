@@ -254,6 +254,14 @@ class _Gate(torch.autograd.Function):
         return torch.cat((d_filter, d_gate), -1)
 
 
+def gated_activation(a: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """WaveNet's gated unit: tanh of the first half of ``dim`` (the filter) times the sigmoid
+    of the second (the gate), in plain torch ops. The decoder's reference training pass and
+    the torch sampler call this; :func:`gate` is the same unit with a one-piece backward."""
+    filt, gate_half = a.chunk(2, dim=dim)
+    return torch.tanh(filt) * torch.sigmoid(gate_half)
+
+
 def gate(a: torch.Tensor) -> torch.Tensor:
     """WaveNet's gated activation over the last dim: tanh(filter) * sigmoid(gate)."""
     return _Gate.apply(a)

@@ -279,11 +279,10 @@ class WaveNetDecoder(nn.Module):
         else:
             h = self.start(F.pad(self._scale(prev).unsqueeze(1), (self.kernel - 1, 0)))
         s = self.skip_start(h)
-        r = self.residual_channels
         for layer in self.layers:
             d = layer.dilated(F.pad(h, ((self.kernel - 1) * layer.dilation, 0)))
             d = d + layer.cond(cond).index_select(2, frame)
-            g = torch.tanh(d[:, :r]) * torch.sigmoid(d[:, r:])
+            g = tm.gated_activation(d)
             s = s + layer.skip(g)
             if layer.res is not None:
                 h = h + layer.res(g)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from latentmusic.errors import DependencyError, InputError
+from latentmusic.nn import timemajor as tm
 from latentmusic.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -562,7 +563,7 @@ class _TorchRunner:
                 taps = [hist[:, off + (t - q * d) % length] for q in range(k - 1, 0, -1)]
                 z = torch.cat([*taps, h], 1)
                 a = torch.addmm(crow[:, 2 * r * j : 2 * r * (j + 1)], z, p.wd_t[j])
-                g = torch.tanh(a[:, :r]) * torch.sigmoid(a[:, r:])
+                g = tm.gated_activation(a)
                 hist[:, off + t % length] = h
                 rs = torch.addmm(p.brs[j], g, p.wrs_t[j])
                 skip += rs[:, r:]

@@ -169,3 +169,21 @@ def test_shipping_replaces_atomically_and_keeps_the_card(
     assert card.read_text() == "# mel-tiny\n"
     assert json.loads((catalogue / "mel-tiny" / "meta.json").read_text())["summary"] == "again"
     assert [p.name for p in catalogue.iterdir()] == ["mel-tiny"]  # no staging folders left
+
+
+def test_every_shipped_model_names_all_its_hyperparameters() -> None:
+    """A shipped config that predates a field loads with this version's default and a warning
+    (the demo printed one for translation-small): each shipped model must name every field."""
+    import warnings
+
+    from latentmusic.errors import LatentMusicWarning
+
+    repo_models = Path(__file__).resolve().parents[1] / "models"
+    checkpoints = sorted(p.parent for p in repo_models.rglob("model.safetensors"))
+    assert len(checkpoints) >= 8  # every family ships (the Jukebox chain is four checkpoints)
+    for path in checkpoints:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            latentmusic.load(path)
+        said = [str(w.message) for w in caught if issubclass(w.category, LatentMusicWarning)]
+        assert not said, f"{path.name}: {said}"

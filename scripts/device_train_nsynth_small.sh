@@ -32,10 +32,12 @@ if [ -n "${REHEARSAL:-}" ]; then
   RUN=(--preset tiny --steps 20 --accelerator cpu --precision 32-true --val-every 10 --ckpt-every 10)
   INIT_ARGS=()
 else
-  # Base lr 5e-4 from the model's step (4,671), x0.3 after 10,000 more steps, x0.1 after 20,000.
+  # Base lr 5e-4 from the INIT model's step, x0.3 after 10,000 more steps, x0.1 after 20,000
+  # (the schedule counts the model's own steps, so the boundaries follow where it starts).
+  STEP=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$INIT/meta.json")
   RUN=(--preset "${PRESET:-small}" --steps 200000 --minutes "${MINUTES:-6}" --accelerator gpu
        --precision bf16-mixed --val-every 500 --ckpt-every 1000 --lr "${LR:-5e-4}"
-       --set lr_decay_steps=14671,24671)
+       --set "lr_decay_steps=$((STEP + 10000)),$((STEP + 20000))")
   INIT_ARGS=(--init "$INIT")
 fi
 start=$(date +%s)

@@ -9,7 +9,9 @@
 # Environment: MINUTES, THREADS, PRESET (small), DATA, OUT, INIT, SOUNDFONT, NOTES_ARGS (extra
 # `latentmusic data notes` options), EVAL_ARGS (extra `eval nsynth` options), BASELINE (runs
 # to compare with, e.g. runs/nsynth-small, evaluated on the same notes), EVAL_DATA (the note set
-# whose test split is measured; default DATA), STEPS (equal-step ablations).
+# whose test split is measured; default DATA), STEPS (equal-step ablations), LR (the learning
+# rate; note that a continued run is past the preset's decay steps, whose factors still apply
+# unless TRAIN_ARGS sets lr_decay_steps), TRAIN_ARGS (extra `latentmusic train` options).
 #
 # A wider note set that keeps the default set's test instruments (so both are measured on
 # the same unseen instruments):
@@ -32,9 +34,11 @@ latentmusic data notes "$DATA" "${FONT[@]}" ${NOTES_ARGS:-}
 
 INIT_ARGS=()
 if [ -n "${INIT:-}" ]; then INIT_ARGS=(--init "$INIT"); fi
+# shellcheck disable=SC2086
 latentmusic train nsynth --model harmonic --data "$DATA" --preset "$PRESET" --out "$OUT" \
   --steps ${STEPS:-100000} --minutes ${MINUTES:-40} --batch-size 8 --val-every 250 \
-  --ckpt-every 250 --threads ${THREADS:-1} --no-progress "${INIT_ARGS[@]}"
+  --ckpt-every 250 --threads ${THREADS:-1} --no-progress "${INIT_ARGS[@]}" \
+  ${LR:+--lr "$LR"} ${TRAIN_ARGS:-}
 
 BASE_ARGS=()
 for b in ${BASELINE:-}; do BASE_ARGS+=(--baseline "$b"); done

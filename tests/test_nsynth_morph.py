@@ -102,7 +102,24 @@ def test_score_path_known_answers() -> None:
     assert summary["ends_right_pairs"] == 0.75
     assert summary["mean_spearman"] == pytest.approx(np.mean([-1.0, rise["spearman"], -1.0]))
     assert not summary["target_met"]
+    assert summary["falling_pairs_vs_b"] is None  # no P(B) was given
     assert summarise([good, good])["target_met"]
+
+
+def test_score_path_reads_a_against_b_beside_the_verdict() -> None:
+    on_pitch = [0.0] * 5
+    # P(A) rises in mid-path while a third instrument's share falls back; against B alone
+    # the path never turns back: the verdict fails, the diagnostic says why.
+    third = score_path([0.9, 0.8, 0.85, 0.93, 0.0], on_pitch, [0.0, 0.05, 0.1, 0.2, 1.0])
+    assert not third["falls"] and third["falls_vs_b"]
+    assert third["a_vs_b"][0] == pytest.approx(1.0) and third["a_vs_b"][-1] == pytest.approx(0.0)
+    assert third["a_vs_b"][2] == pytest.approx(0.85 / 0.95)
+    # A path that really turns back towards A fails both readings.
+    back = score_path([0.9, 0.4, 0.7, 0.2, 0.1], on_pitch, [0.1, 0.6, 0.3, 0.8, 0.9])
+    assert not back["falls"] and not back["falls_vs_b"]
+    summary = summarise([third, back])
+    assert summary["falling_pairs"] == 0.0 and summary["falling_pairs_vs_b"] == 0.5
+    assert not summary["target_met"]  # the diagnostic never meets the target
 
 
 def test_pairs_spread_over_instruments_at_a_shared_pitch() -> None:

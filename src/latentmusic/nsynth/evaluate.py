@@ -217,6 +217,7 @@ def _morph_sections(morph: dict[str, Any]) -> list[Section]:
                 "pairs with P(A) non-increasing": m.get("monotone_pairs"),
                 "... and falling": m.get("falling_pairs"),
                 "pairs with both ends heard right": m.get("ends_right_pairs"),
+                "... falling, A against B only (diagnostic)": m.get("falling_pairs_vs_b"),
                 "mean Spearman(step, P(A))": m.get("mean_spearman"),
                 "mean P(A) drop": m.get("mean_p_a_drop"),
             }

@@ -69,34 +69,58 @@ def choose_pairs(notes: Sequence[Any], n_pairs: int) -> list[tuple[Any, Any, int
     return pairs
 
 
-def score_path(p_a: Sequence[float], cents: Sequence[float]) -> dict[str, Any]:
+def _falls(p: np.ndarray) -> tuple[bool, bool, float]:
+    """(non-increasing within the tolerance, and falling by more than it, the drop)."""
+    monotone = bool((np.diff(p) <= MONOTONE_TOLERANCE).all())
+    drop = float(p[0] - p[-1]) if p.size else 0.0
+    return monotone, monotone and drop > MONOTONE_TOLERANCE, drop
+
+
+def score_path(
+    p_a: Sequence[float], cents: Sequence[float], p_b: Sequence[float] | None = None
+) -> dict[str, Any]:
     """One morph's verdict from the judge's P(A) and pyin's cents off the pair's pitch at
-    each step (NaN cents = no pitch found, a miss)."""
+    each step (NaN cents = no pitch found, a miss).
+
+    With the judge's P(B) beside it, the path is also read as A against B alone,
+    P(A) / (P(A) + P(B)): a diagnostic, not the verdict. The judge knows every instrument of
+    the split, so P(A) can rise in mid-path when a third instrument's share falls back,
+    although the sound moves from A towards B; the pairwise reading tells such a path from
+    one that really turns back towards A.
+    """
     from scipy.stats import spearmanr
 
     from latentmusic.nsynth.evaluate import CENTS_TOLERANCE
 
     p = np.asarray(p_a, dtype=np.float64)
     kept = [bool(math.isfinite(c) and abs(c) <= CENTS_TOLERANCE) for c in cents]
-    rises = np.diff(p)
     if p.size > 1 and np.ptp(p) > 0:
         rho = float(spearmanr(np.arange(p.size), p).statistic)
     else:
         rho = float("nan")  # a flat path has no rank order
-    monotone = bool((rises <= MONOTONE_TOLERANCE).all())
-    drop = float(p[0] - p[-1]) if p.size else 0.0
+    monotone, falls, drop = _falls(p)
+    pairwise: dict[str, Any] = {}
+    if p_b is not None:
+        b = np.asarray(p_b, dtype=np.float64)
+        a_vs_b = p / np.maximum(p + b, 1e-12)
+        pairwise = {
+            "p_b": [float(x) for x in b],
+            "a_vs_b": [float(x) for x in a_vs_b],
+            "falls_vs_b": _falls(a_vs_b)[1],
+        }
     return {
         "p_a": [float(x) for x in p],
         "cents": [float(c) for c in cents],
         "pitch_kept": kept,
         "all_pitch_kept": all(kept),
         "monotone": monotone,  # non-increasing
-        "falls": monotone and drop > MONOTONE_TOLERANCE,  # ... and it does move towards B
+        "falls": falls,  # ... and it does move towards B
         "spearman": rho,
         "p_a_drop": drop,
         # The two ends heard as A and as B: when not, the reconstructions lose the
         # instruments' identity, whatever the path between them does.
         "ends_right": bool(p.size > 1 and p[0] > 0.5 > p[-1]),
+        **pairwise,
     }
 
 
@@ -114,6 +138,11 @@ def summarise(paths: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_spearman": float(np.mean(rhos)) if rhos else float("nan"),
         "mean_p_a_drop": float(np.mean([p["p_a_drop"] for p in paths])),
         "ends_right_pairs": float(np.mean([p["ends_right"] for p in paths])),
+        "falling_pairs_vs_b": (
+            float(np.mean([p["falls_vs_b"] for p in paths]))
+            if all("falls_vs_b" in p for p in paths)
+            else None
+        ),
         "target_met": all(p["all_pitch_kept"] and p["falls"] for p in paths),
     }
 
@@ -208,8 +237,9 @@ def measure_morphs(
         }
         for name, clips in paths.items():
             p_a = judge_probability_of(judge, clips, int(na.instrument))
+            p_b = judge_probability_of(judge, clips, int(nb.instrument))
             cents = [cents_off(median_f0(c, sr, pitch), pitch) for c in clips]
-            scored = score_path(p_a, cents)
+            scored = score_path(p_a, cents, p_b)
             by_system[name].append(scored)
             stem = "".join(ch if ch.isalnum() else "_" for ch in name)
             scored["audio"] = [

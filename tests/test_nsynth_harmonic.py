@@ -3,6 +3,7 @@ pitch, checkpoints through ``latentmusic.load``, the CLI verbs and ``eval nsynth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,7 @@ from latentmusic.nsynth.evaluate import cents_off, median_f0
 from latentmusic.nsynth.harmonic import (
     HarmonicAutoencoder,
     filtered_noise,
+    harmonic_levels,
     harmonic_mask,
     harmonic_synth,
 )
@@ -374,3 +376,32 @@ def test_eval_measures_the_harmonic_model(overfit: dict, tmp_path: Path) -> None
     assert estimated["systems"]["harmonic"]["pitch_accuracy"] == 1.0
     with pytest.raises(InputError, match="'pitch' must be one of label, estimate, not 'guess'"):
         evaluate(EvalJob(overfit["run"], data, "test", tmp_path / "eval3", [], {"pitch": "guess"}))
+
+
+def test_harmonic_levels_read_each_partial_and_the_loss_weighs_them() -> None:
+    """A clarinet-like tone (odd partials only): the levels at its even harmonics sit far
+    below the odd ones; the extra loss term prices a copy that plays the even partials."""
+    odd = torch.from_numpy(tone(PITCH, [1.0, 0.0, 0.5, 0.0, 0.3]))[None]
+    every = torch.from_numpy(tone(PITCH, [1.0, 0.5, 0.5, 0.3, 0.3]))[None]
+    f0 = torch.tensor([220.0])
+    levels, mask = harmonic_levels(odd, f0, 8, SR)
+    assert levels.shape[:2] == (1, 8) and mask.shape == (1, 8) and bool(mask.all())
+    mid = levels[0, :, 4:-4].mean(dim=-1)  # frames inside the tone
+    assert mid[1] < mid[0] - 5.0 and mid[3] < mid[2] - 5.0  # > 40 dB down (natural log)
+    # The 3rd partial at half level, to within the Hann window's scalloping between bins.
+    assert abs(float(mid[2] - mid[0]) - math.log(0.5)) < 0.2
+    # 3 of 80 harmonics of 3 kHz would lie above Nyquist: masked.
+    assert harmonic_levels(odd, torch.tensor([3000.0]), 80, SR)[1].sum() == 2
+
+    cfg = dataclasses.replace(TINY, harmonic_loss_weight=1.0)
+    model = HarmonicAutoencoder(cfg)
+    parts = model.loss({"audio": odd, "pitch": torch.tensor([float(PITCH)])})
+    assert set(parts) == {"loss", "spectral", "harmonics"}
+    assert torch.allclose(parts["loss"], parts["spectral"] + parts["harmonics"])
+    assert set(HarmonicAutoencoder(TINY).loss({"audio": odd, "pitch": torch.tensor([57.0])})) == {
+        "loss"
+    }  # weight 0 (every preset): the loss is the spectral one alone, as before
+    wanted, m = harmonic_levels(odd, f0, 8, SR)
+    right = (wanted - harmonic_levels(odd * 0.9, f0, 8, SR)[0]).abs().mean()
+    wrong = (wanted - harmonic_levels(every, f0, 8, SR)[0]).abs().mean()
+    assert wrong > 5 * right

@@ -228,8 +228,11 @@ class HarmonicConfig:
 
     # How the model is trained, not what it is: --init lets these change (train/init.py).
     TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {"crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2"}
-    )
+        {
+            "crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2",
+            "harmonic_loss_weight",
+        }
+    )  # fmt: skip
 
     sample_rate: int = 16000
     crop: int = 8192  # training crop (samples); a multiple of hop
@@ -246,6 +249,9 @@ class HarmonicConfig:
     mlp_layers: int = 2  # Linear -> LayerNorm -> LeakyReLU blocks per MLP
     n_harmonics: int = 80
     noise_bands: int = 65  # frequency samples of the noise filter (FIR of 2 * (bands - 1) taps)
+    # Weight of an extra loss on the log magnitude at each harmonic of the labelled pitch
+    # (harmonic.harmonic_levels): every partial counts once, however few STFT bins it covers.
+    harmonic_loss_weight: float = 0.0
     lr: float = 1e-3
     lr_decay_steps: tuple[int, ...] = ()
     lr_decay_factors: tuple[float, ...] = ()
@@ -267,6 +273,10 @@ class HarmonicConfig:
             raise ConfigError(f"'crop' ({self.crop}) must be a multiple of 'hop' ({self.hop}).")
         if self.noise_bands < 2:
             raise ConfigError(f"'noise_bands' must be at least 2, got {self.noise_bands}.")
+        if self.harmonic_loss_weight < 0:
+            raise ConfigError(
+                f"'harmonic_loss_weight' must be at least 0, got {self.harmonic_loss_weight}."
+            )
         if self.lr <= 0:
             raise ConfigError(f"'lr' must be positive, got {self.lr}.")
         _check_schedule(self.lr_decay_steps, self.lr_decay_factors)

@@ -186,6 +186,32 @@ def filtered_noise(
     return out[:, taps // 2 : taps // 2 + n * hop]
 
 
+def harmonic_levels(
+    audio: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int, sample_rate: int, n_fft: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log STFT magnitude at each harmonic of f0: (B, T) audio, (B,) Hz -> (B, K, frames)
+    levels and a (B, K) mask of the harmonics below Nyquist.
+
+    Each level is the largest of the three bins nearest k * f0 (a partial a little off its
+    nominal pitch still lands in them). Why: the multi-resolution loss averages over every
+    bin, and the ~35 bins a C5 note's even harmonics cover are a few percent of a frame, so a
+    decoder can play a clarinet's absent even partials at full level for a small price.
+    Here every partial counts once.
+    """
+    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
+    spec = torch.stft(audio, n_fft, n_fft // 4, window=window, center=True, return_complex=True)
+    log_mag = 0.5 * torch.log(spec.real**2 + spec.imag**2 + 1e-7)  # (B, bins, frames)
+    k = torch.arange(1, n_harmonics + 1, device=audio.device, dtype=audio.dtype)
+    centre = torch.round(f0_hz[:, None] * k * n_fft / sample_rate).long()  # (B, K)
+    bins = log_mag.shape[1]
+    nearby = torch.stack([(centre + d).clamp(0, bins - 1) for d in (-1, 0, 1)], dim=-1)
+    picked = torch.gather(
+        log_mag, 1, nearby.reshape(nearby.shape[0], -1, 1).expand(-1, -1, log_mag.shape[-1])
+    )  # (B, K * 3, frames)
+    levels = picked.reshape(nearby.shape[0], n_harmonics, 3, -1).amax(dim=2)
+    return levels, harmonic_mask(f0_hz, n_harmonics, sample_rate)
+
+
 # ---- network ---------------------------------------------------------------------------------
 
 
@@ -288,7 +314,17 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         audio = audio[:, : frames * self.hop]
         pitch = torch.as_tensor(batch["pitch"], device=audio.device).to(audio.dtype).reshape(-1)
         recon = self.synthesize(self.embed(audio), pitch)
-        return {"loss": self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))}
+        spectral = self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
+        weight = self.config.harmonic_loss_weight
+        if not weight:
+            return {"loss": spectral}
+        c = self.config
+        f0_hz = midi_to_hz(pitch)
+        wanted, mask = harmonic_levels(audio, f0_hz, c.n_harmonics, c.sample_rate)
+        played, _ = harmonic_levels(recon, f0_hz, c.n_harmonics, c.sample_rate)
+        per_harmonic = (wanted - played).abs().mean(dim=-1)  # (B, K)
+        harmonics = (per_harmonic * mask).sum() / mask.sum().clamp_min(1.0)
+        return {"loss": spectral + weight * harmonics, "spectral": spectral, "harmonics": harmonics}
 
     # ---- verbs -------------------------------------------------------------------------------
 

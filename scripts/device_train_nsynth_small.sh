@@ -34,6 +34,10 @@ if [ -n "${REHEARSAL:-}" ]; then
 else
   # Base lr 5e-4 from the INIT model's step, x0.3 after 10,000 more steps, x0.1 after 20,000
   # (the schedule counts the model's own steps, so the boundaries follow where it starts).
+  if [ ! -f "$INIT/meta.json" ]; then
+    echo "INIT must be a model folder with a meta.json (e.g. models/nsynth-small): $INIT" >&2
+    exit 2
+  fi
   STEP=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['steps'])" "$INIT/meta.json")
   RUN=(--preset "${PRESET:-small}" --steps 200000 --minutes "${MINUTES:-6}" --accelerator gpu
        --precision bf16-mixed --val-every 500 --ckpt-every 1000 --lr "${LR:-5e-4}"

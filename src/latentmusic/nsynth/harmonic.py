@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from latentmusic.audio.spectral import MultiResolutionSTFTLoss
+from latentmusic.audio.spectral import MultiResolutionSTFTLoss, stft_magnitude
 from latentmusic.errors import InputError
 from latentmusic.nsynth.config import HarmonicConfig
 from latentmusic.nsynth.model import nsynth_encoder
@@ -198,9 +198,7 @@ def harmonic_levels(
     decoder can play a clarinet's absent even partials at full level for a small price.
     Here every partial counts once.
     """
-    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-    spec = torch.stft(audio, n_fft, n_fft // 4, window=window, center=True, return_complex=True)
-    log_mag = 0.5 * torch.log(spec.real**2 + spec.imag**2 + 1e-7)  # (B, bins, frames)
+    log_mag = torch.log(stft_magnitude(audio, n_fft, n_fft // 4))  # (B, bins, frames), floored
     k = torch.arange(1, n_harmonics + 1, device=audio.device, dtype=audio.dtype)
     centre = torch.round(f0_hz[:, None] * k * n_fft / sample_rate).long()  # (B, K)
     bins = log_mag.shape[1]
@@ -315,10 +313,10 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         pitch = torch.as_tensor(batch["pitch"], device=audio.device).to(audio.dtype).reshape(-1)
         recon = self.synthesize(self.embed(audio), pitch)
         spectral = self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
-        weight = self.config.harmonic_loss_weight
+        c = self.config
+        weight = c.harmonic_loss_weight
         if not weight:
             return {"loss": spectral}
-        c = self.config
         f0_hz = midi_to_hz(pitch)
         wanted, mask = harmonic_levels(audio, f0_hz, c.n_harmonics, c.sample_rate)
         played, _ = harmonic_levels(recon, f0_hz, c.n_harmonics, c.sample_rate)

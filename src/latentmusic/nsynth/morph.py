@@ -147,12 +147,13 @@ def summarise(paths: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def judge_probability_of(classifier: Any, clips: np.ndarray, label: Any) -> np.ndarray:
-    """The fitted judge's probability of ``label`` for each clip (its own pipeline and
-    features: the same judge ``predict`` asks, read as probabilities)."""
+def judge_probabilities(classifier: Any, clips: np.ndarray, labels: Sequence[Any]) -> np.ndarray:
+    """(clips, labels): the fitted judge's probability of each of ``labels`` for each clip
+    (its own pipeline and features, computed once: the same judge ``predict`` asks, read as
+    probabilities)."""
     x = np.stack([classifier.features(c, classifier.sr) for c in clips])
     proba = classifier.pipeline.predict_proba(x)
-    return proba[:, classifier.classes.index(label)]
+    return proba[:, [classifier.classes.index(label) for label in labels]]
 
 
 def fit_instrument_judge(
@@ -211,7 +212,7 @@ def measure_morphs(
     for k, (na, nb, pitch) in enumerate(pairs):
         a = _load_clip(na.audio_path, sr, length)
         b = _load_clip(nb.audio_path, sr, length)
-        originals = judge_probability_of(judge, np.stack([a, b]), int(na.instrument))
+        originals = judge_probabilities(judge, np.stack([a, b]), [int(na.instrument)])[:, 0]
         paths: dict[str, np.ndarray] = {
             CROSSFADE: any_model.crossfade(a, b, steps).numpy(),
         }
@@ -236,8 +237,7 @@ def measure_morphs(
             "systems": {},
         }
         for name, clips in paths.items():
-            p_a = judge_probability_of(judge, clips, int(na.instrument))
-            p_b = judge_probability_of(judge, clips, int(nb.instrument))
+            p_a, p_b = judge_probabilities(judge, clips, [int(na.instrument), int(nb.instrument)]).T
             cents = [cents_off(median_f0(c, sr, pitch), pitch) for c in clips]
             scored = score_path(p_a, cents, p_b)
             by_system[name].append(scored)

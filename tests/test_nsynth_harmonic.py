@@ -19,10 +19,13 @@ from latentmusic.nsynth.config import HARMONIC_PRESETS, PRESETS
 from latentmusic.nsynth.evaluate import cents_off, median_f0
 from latentmusic.nsynth.harmonic import (
     HarmonicAutoencoder,
+    augment_parity,
     filtered_noise,
     harmonic_levels,
     harmonic_mask,
     harmonic_synth,
+    odd_harmonic_comb,
+    parity_basis,
 )
 from latentmusic.nsynth.model import NSynthWaveNetAE
 from latentmusic.nsynth.train import export
@@ -270,6 +273,15 @@ def test_train_command_trains_the_harmonic_type(tmp_path: Path) -> None:
     model = latentmusic.load(run)
     assert model.model_type == "harmonic" and model.config == TINY
 
+    # --init grows it into the model with the odd/even control, which starts out silent.
+    grown_settings = dataclasses.replace(settings, out=tmp_path / "grown", max_steps=1)
+    job = TrainJob(
+        data, grown_settings, "tiny", "harmonic", ("parity_bands=4", "parity_augment=0.5"), run
+    )
+    grown = latentmusic.load(train(job))
+    assert grown.config.parity_bands == 4 and grown.parity_head is not None
+    assert json.loads((tmp_path / "grown" / "meta.json").read_text())["steps"] == 4
+
 
 # ------------------------------------------------------------------------------ CLI and eval
 def test_cli_encode_decode_interpolate(
@@ -404,3 +416,145 @@ def test_harmonic_levels_read_each_partial_and_the_loss_weighs_them() -> None:
     right = (levels - harmonic_levels(odd * 0.9, f0, 8, SR)[0]).abs().mean()
     wrong = (levels - harmonic_levels(every, f0, 8, SR)[0]).abs().mean()
     assert wrong > 5 * right
+
+
+def _level_change_db(before: torch.Tensor, after: torch.Tensor, f0: torch.Tensor, k: int):
+    """(B, k) change in dB of each harmonic's level, frames inside the tone."""
+    a, _ = harmonic_levels(before, f0, k, SR)
+    b, _ = harmonic_levels(after, f0, k, SR)
+    return (b - a)[..., 4:-4].mean(dim=-1) * 20.0 / math.log(10.0)
+
+
+def test_the_comb_lowers_the_even_harmonics_and_keeps_the_odd_ones() -> None:
+    """Half a period's comb (36.36 samples at A3: a fractional delay) scales the even partials
+    by (1 - g) / (1 + g) and leaves the odd ones, as a closed pipe does."""
+    full = torch.from_numpy(tone(PITCH, [1.0, 0.5, 0.5, 0.3, 0.3, 0.2]))[None].repeat(2, 1)
+    f0 = torch.tensor([220.0, 220.0])
+    depth = torch.tensor([0.9, 0.5])
+    change = _level_change_db(full, odd_harmonic_comb(full, f0, depth, SR), f0, 6)
+    expected = 20.0 * torch.log10((1 - depth) / (1 + depth))  # -25.6 and -9.5 dB
+    assert change[:, 0::2].abs().max() < 0.5, change  # harmonics 1, 3, 5
+    assert (change[:, 1::2] - expected[:, None]).abs().max() < 1.0, change  # 2, 4, 6
+
+
+def test_parity_augmentation_combs_training_crops_only() -> None:
+    x = torch.from_numpy(tone(PITCH, [1.0, 0.5, 0.5, 0.3]))[None].repeat(4, 1)
+    f0 = torch.full((4,), 220.0)
+    torch.manual_seed(0)
+    assert torch.equal(augment_parity(x, f0, 0.0, SR), x)
+    cut = -_level_change_db(x, augment_parity(x, f0, 1.0, SR), f0, 4)[:, 1]
+    assert bool(((cut > 9.0) & (cut < 31.0)).all()), cut  # 10-30 dB, each crop its own
+    assert float(cut.max() - cut.min()) > 1.0
+
+    plain = HarmonicAutoencoder(TINY)
+    augmented = HarmonicAutoencoder(dataclasses.replace(TINY, parity_augment=1.0))
+    augmented.load_state_dict(plain.state_dict())
+    batch = {"audio": x[:, :4096], "pitch": torch.full((4,), float(PITCH))}
+
+    def loss(model: HarmonicAutoencoder) -> float:
+        torch.manual_seed(1)  # the same synthesizer noise
+        with torch.no_grad():
+            return float(model.loss(batch)["loss"])
+
+    plain.eval(), augmented.eval()
+    assert loss(augmented) == loss(plain)  # validation hears the real notes
+    augmented.train()
+    assert loss(augmented) != loss(plain)
+
+
+def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:
+    from latentmusic.nsynth.train import grow_harmonic
+    from latentmusic.train.config import config_to_dict
+
+    basis = parity_basis(torch.tensor([1000.0]), 8, 5, SR)  # bands every 2 kHz
+    assert torch.allclose(basis.sum(-1), torch.ones(1, 8))  # all below Nyquist
+    assert float(basis[0, 1, 1]) == 1.0  # 2 kHz sits on the second band's centre
+    assert torch.allclose(basis[0, 0], torch.tensor([0.5, 0.5, 0.0, 0.0, 0.0]))
+
+    plain = HarmonicAutoencoder(TINY)
+    grown = HarmonicAutoencoder(dataclasses.replace(TINY, parity_bands=4))
+    state, saved = dict(plain.state_dict()), config_to_dict(TINY)
+    assert grow_harmonic(grown, saved, state) and saved["parity_bands"] == 4
+    grown.load_state_dict(state)
+    assert not grow_harmonic(grown, saved, state)  # already grown: nothing to do
+    z, pitch = torch.randn(1, TINY.bottleneck, 3), torch.tensor([float(PITCH)])
+    with torch.no_grad():
+        before, _, _ = plain.controls(z, pitch)
+        after, _, _ = grown.controls(z, pitch)
+        assert torch.allclose(before, after)  # zero offsets: plays exactly as before
+        grown.parity_head.bias.fill_(-4.0)  # every band: even harmonics down
+        odd_only, _, _ = grown.controls(z, pitch)
+    even_share = odd_only[..., 1::2].sum() / odd_only.sum()
+    assert float(even_share) < 1e-3 < float(before[..., 1::2].sum() / before.sum())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("parity_bands", 1, "0 \\(none\\) or at least 2"),
+        ("parity_augment", 1.5, "between 0 and 1"),
+        ("parity_input", -1, "0 \\(none\\) or a number of bands"),
+    ],
+)
+def test_bad_parity_settings_are_named_in_one_sentence(field: str, value: float, message: str):
+    from latentmusic.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(TINY, **{field: value}).validate()
+
+
+def test_comb_input_splits_the_note_into_even_and_odd_harmonics() -> None:
+    from latentmusic.nsynth.harmonic import comb_channels
+
+    x = torch.from_numpy(tone(PITCH, [1.0, 0.5, 0.5, 0.3, 0.3, 0.2]))[None]
+    f0 = torch.tensor([220.0])
+    channels = comb_channels(x, f0, SR)
+    assert channels.shape == (1, 3, x.shape[-1]) and torch.equal(channels[:, 0], x)
+    assert torch.allclose(channels[:, 1] + channels[:, 2], x, atol=1e-6)
+    levels = [harmonic_levels(channels[:, i], f0, 6, SR)[0][0, :, 4:-4].mean(-1) for i in (1, 2)]
+    even, odd = (lv * 20 / math.log(10) for lv in levels)
+    assert bool((even[1::2] - odd[1::2] > 40).all()), (even, odd)  # 2, 4, 6 in the even part
+    assert bool((odd[0::2] - even[0::2] > 40).all()), (even, odd)  # 1, 3, 5 in the odd part
+
+
+def test_parity_features_read_the_even_to_odd_balance_per_band() -> None:
+    from latentmusic.nsynth.harmonic import parity_features
+
+    saw = torch.from_numpy(tone(PITCH, [1.0 / k for k in range(1, 17)]))[None]  # to 3.5 kHz
+    f0 = torch.tensor([220.0])
+    combed = odd_harmonic_comb(saw, f0, torch.tensor([0.95]), SR)
+    low = slice(0, 3)  # 0-3 kHz of 8 bands: each holds several partials of both kinds
+    plain = parity_features(saw, f0, 512, 8, SR)[0, low, 2:-2]
+    closed = parity_features(combed, f0, 512, 8, SR)[0, low, 2:-2]
+    assert plain.shape[0] == 3 and float(plain.abs().max()) < 1.5, plain  # balanced: near 0
+    assert float(closed.max()) < -4.0, closed  # even partials 32 dB down: ln ratio < -4
+    silence = parity_features(torch.zeros(1, 4096), f0, 512, 8, SR)
+    assert silence.shape == (1, 8, 8) and float(silence.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize(("field", "value"), [("comb_input", True), ("parity_input", 4)])
+def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sounds_pitch(
+    field: str, value: object
+) -> None:
+    from latentmusic.nsynth.train import grow_harmonic
+    from latentmusic.train.config import config_to_dict
+
+    plain = HarmonicAutoencoder(TINY)
+    grown = HarmonicAutoencoder(dataclasses.replace(TINY, **{field: value}))
+    state, saved = dict(plain.state_dict()), config_to_dict(TINY)
+    assert grow_harmonic(grown, saved, state) and saved[field] == value
+    grown.load_state_dict(state)
+    note = tone(PITCH, [1.0, 0.0, 0.5, 0.0, 0.3])
+    # Zero weights for the new inputs: the same embedding as the plain model's ...
+    assert torch.allclose(grown.encode(note), plain.encode(note), atol=1e-6)
+    with torch.no_grad():  # ... and once they are used, the pitch pyin hears is the one read.
+        if field == "comb_input":
+            grown.encoder.start.weight[:, 1:] = 0.1
+        else:
+            grown.parity_in.weight.fill_(0.1)
+    assert torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH), atol=1e-3)
+    assert not torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH + 5))
+    silence = np.zeros(4096, dtype=np.float32)
+    with pytest.raises(InputError, match="No pitch found"):
+        grown.encode(silence)
+    assert grown.encode(silence, pitch=60).shape == (4096 // TINY.hop, TINY.bottleneck)

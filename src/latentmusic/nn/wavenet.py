@@ -91,13 +91,19 @@ class NonCausalWaveNetEncoder(nn.Module):
 
     @classmethod
     def from_config(
-        cls, config: Any, *, out_channels: int, pool: int, style: Literal["nsynth", "umt"]
+        cls,
+        config: Any,
+        *,
+        out_channels: int,
+        pool: int,
+        style: Literal["nsynth", "umt"],
+        in_channels: int = 1,
     ) -> NonCausalWaveNetEncoder:
         """The encoder a family config describes with the shared ``encoder_channels``,
         ``encoder_layers``, ``encoder_cycle`` and ``encoder_kernel`` fields (NSynth and
         translation name them alike)."""
         return cls(
-            in_channels=1,
+            in_channels=in_channels,
             channels=config.encoder_channels,
             layers=config.encoder_layers,
             cycle=config.encoder_cycle,

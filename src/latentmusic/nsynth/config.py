@@ -230,7 +230,7 @@ class HarmonicConfig:
     TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
             "crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2",
-            "harmonic_loss_weight",
+            "harmonic_loss_weight", "parity_augment",
         }
     )  # fmt: skip
 
@@ -252,6 +252,25 @@ class HarmonicConfig:
     # Weight of an extra loss on the log magnitude at each harmonic of the labelled pitch
     # (harmonic.harmonic_levels): every partial counts once, however few STFT bins it covers.
     harmonic_loss_weight: float = 0.0
+    # Odd/even balance: the decoder also sets, per control frame, a level offset of the even
+    # harmonics in ``parity_bands`` frequency bands (0 = no such control). A smooth level over
+    # harmonic number cannot play a clarinet or a square wave, whose even partials are weak.
+    parity_bands: int = 0
+    # The encoder also reads the note split at its pitch into even and odd harmonics
+    # ((x +- x delayed by half a period) / 2, harmonic.comb_channels): which partials a sound
+    # lacks is then a level difference between two inputs, not a pattern a small conv net
+    # must find in the waveform without knowing the period. Encoding needs the pitch (the
+    # label in training; estimated from the sound by ``encode``).
+    comb_input: bool = False
+    # The embedding also receives, per frame, the ratio of the note's even to odd harmonic
+    # energy in ``parity_input`` frequency bands (harmonic.parity_features, through one
+    # linear map added to the encoder's output; 0 = none): measured, not learnt, so the
+    # embedding carries the odd/even balance from the first step.
+    parity_input: int = 0
+    # Fraction of training crops comb-filtered at half the note's period (harmonic.
+    # odd_harmonic_comb), which lowers their even harmonics by a random 10-30 dB: every
+    # training instrument is also heard as a closed-pipe version of itself.
+    parity_augment: float = 0.0
     lr: float = 1e-3
     lr_decay_steps: tuple[int, ...] = ()
     lr_decay_factors: tuple[float, ...] = ()
@@ -276,6 +295,18 @@ class HarmonicConfig:
         if self.harmonic_loss_weight < 0:
             raise ConfigError(
                 f"'harmonic_loss_weight' must be at least 0, got {self.harmonic_loss_weight}."
+            )
+        if self.parity_input < 0:
+            raise ConfigError(
+                f"'parity_input' must be 0 (none) or a number of bands, got {self.parity_input}."
+            )
+        if self.parity_bands < 0 or self.parity_bands == 1:
+            raise ConfigError(
+                f"'parity_bands' must be 0 (none) or at least 2, got {self.parity_bands}."
+            )
+        if not 0.0 <= self.parity_augment <= 1.0:
+            raise ConfigError(
+                f"'parity_augment' must be between 0 and 1, got {self.parity_augment}."
             )
         if self.lr <= 0:
             raise ConfigError(f"'lr' must be positive, got {self.lr}.")

@@ -210,6 +210,99 @@ def harmonic_levels(
     return levels, harmonic_mask(f0_hz, n_harmonics, sample_rate)
 
 
+def parity_basis(
+    f0_hz: torch.Tensor, n_harmonics: int, bands: int, sample_rate: int
+) -> torch.Tensor:
+    """(B,) Hz -> (B, K, bands): each harmonic's weight on ``bands`` band centres spread evenly
+    from 0 to Nyquist (linear interpolation, so an odd/even offset varies smoothly with
+    frequency, as a clarinet's does: strong below ~2 kHz, fading above)."""
+    k = torch.arange(1, n_harmonics + 1, device=f0_hz.device, dtype=f0_hz.dtype)
+    position = f0_hz[:, None] * k / (sample_rate / 2) * (bands - 1)  # (B, K) in band units
+    centres = torch.arange(bands, device=f0_hz.device, dtype=f0_hz.dtype)
+    return (1.0 - (position[..., None] - centres).abs()).clamp_min(0.0)
+
+
+def half_period_delayed(audio: torch.Tensor, f0_hz: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(B, T) audio of notes at (B,) f0 Hz, each delayed by half its period (a fractional
+    delay, exact: a phase ramp in the frequency domain, zero-padded so nothing wraps around;
+    the first half period reads silence). Half a period turns harmonic k by k half-turns:
+    even harmonics come back in phase, odd ones inverted."""
+    t = audio.shape[-1]
+    delay = sample_rate / (2.0 * f0_hz.to(torch.float64))  # (B,) samples
+    n_fft = 1 << int(t + float(delay.max().ceil()) - 1).bit_length()
+    spec = torch.fft.rfft(audio.to(torch.float64), n_fft)
+    cycles = torch.arange(spec.shape[-1], device=audio.device, dtype=torch.float64) / n_fft
+    ramp = torch.exp(-2j * math.pi * cycles * delay[:, None])
+    return torch.fft.irfft(spec * ramp, n_fft)[..., :t].to(audio.dtype)
+
+
+def odd_harmonic_comb(
+    audio: torch.Tensor, f0_hz: torch.Tensor, depth: torch.Tensor, sample_rate: int
+) -> torch.Tensor:
+    """(B, T) audio of notes at (B,) f0 Hz -> (x(t) - g x(t - P/2)) / (1 + g), P the period:
+    the even harmonics scaled by (1 - g) / (1 + g), the odd ones kept -- what a closed pipe
+    (a clarinet, a stopped organ pipe) does to a spectrum. ``depth`` g in [0, 1) per item."""
+    g = depth.to(audio.dtype)[:, None]
+    return (audio - g * half_period_delayed(audio, f0_hz, sample_rate)) / (1.0 + g)
+
+
+def comb_channels(audio: torch.Tensor, f0_hz: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(B, T) -> (B, 3, T): the audio, its even harmonics and its odd harmonics, i.e.
+    x, (x + x(t - P/2)) / 2 and (x - x(t - P/2)) / 2 (``comb_input``'s encoder input)."""
+    delayed = half_period_delayed(audio, f0_hz, sample_rate)
+    return torch.stack([audio, (audio + delayed) / 2.0, (audio - delayed) / 2.0], dim=1)
+
+
+PARITY_CLAMP = 6.0  # |ln(even / odd)| read at most (52 dB): past it a sound has no such partials
+
+
+def parity_features(
+    audio: torch.Tensor, f0_hz: torch.Tensor, hop: int, bands: int, sample_rate: int
+) -> torch.Tensor:
+    """(B, T) notes at (B,) f0 Hz -> (B, bands, T // hop): per frame of ``hop`` samples and
+    band (``bands`` equal slices of 0..Nyquist), ln of the even harmonics' energy over the
+    odd ones' -- the two halves of the half-period comb, so the split is exact at any pitch
+    and the STFT only sorts it into bands. Silent frames and bands read 0."""
+    delayed = half_period_delayed(audio, f0_hz, sample_rate)
+    frames = audio.shape[-1] // hop
+    window = torch.hann_window(hop, device=audio.device, dtype=audio.dtype)
+    bins = hop // 2 + 1
+    band_of_bin = torch.clamp(
+        torch.arange(bins, device=audio.device) * bands // bins, max=bands - 1
+    )
+
+    def band_energy(x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(
+            x[:, : frames * hop], hop, hop, window=window, center=False, return_complex=True
+        )  # (B, bins, frames)
+        energy = spec.real.square() + spec.imag.square()
+        out = energy.new_zeros(x.shape[0], bands, frames)
+        return out.index_add_(1, band_of_bin, energy)
+
+    even = band_energy((audio + delayed) / 2.0)
+    odd = band_energy((audio - delayed) / 2.0)
+    floor = 1e-6 * (even + odd).sum(dim=1, keepdim=True) + 1e-9  # relative to the frame
+    return torch.log((even + floor) / (odd + floor)).clamp(-PARITY_CLAMP, PARITY_CLAMP)
+
+
+def augment_parity(
+    audio: torch.Tensor, f0_hz: torch.Tensor, fraction: float, sample_rate: int
+) -> torch.Tensor:
+    """Comb-filter a random ``fraction`` of the (B, T) crops (``odd_harmonic_comb``), their
+    even harmonics lowered by 10-30 dB (uniform in dB); the rest unchanged."""
+    b = audio.shape[0]
+    chosen = torch.rand(b, device=audio.device) < fraction
+    if not bool(chosen.any()):
+        return audio
+    cut_db = 10.0 + 20.0 * torch.rand(b, device=audio.device, dtype=torch.float64)
+    ratio = torch.pow(10.0, -cut_db / 20.0)  # even / odd level after the comb
+    depth = (1.0 - ratio) / (1.0 + ratio)
+    combed = odd_harmonic_comb(audio[chosen], f0_hz[chosen], depth[chosen], sample_rate)
+    out = audio.clone()
+    out[chosen] = combed
+    return out
+
+
 # ---- network ---------------------------------------------------------------------------------
 
 
@@ -238,12 +331,27 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         self.hop = config.hop
         self.bottleneck = config.bottleneck
         self.encoder = nsynth_encoder(config)
+        # The measured odd/even balance enters the embedding linearly (config.parity_input);
+        # zero at first, so a model grown from one without it embeds exactly as before.
+        self.parity_in = (
+            nn.Linear(config.parity_input, config.bottleneck, bias=False)
+            if config.parity_input
+            else None
+        )
+        if self.parity_in is not None:
+            nn.init.zeros_(self.parity_in.weight)
         h = config.hidden
         self.z_mlp = _mlp(config.bottleneck, h, config.mlp_layers)
         self.f0_mlp = _mlp(1, h, config.mlp_layers)
         self.gru = nn.GRU(2 * h, h, batch_first=True)
         self.out_mlp = _mlp(3 * h, h, config.mlp_layers)
         self.head = nn.Linear(h, 1 + config.n_harmonics + config.noise_bands)
+        # The odd/even control (config.parity_bands): starts at zero, i.e. no offset, so a
+        # model grown from one without it plays exactly as before (train.add_parity_control).
+        self.parity_head = nn.Linear(h, config.parity_bands) if config.parity_bands else None
+        if self.parity_head is not None:
+            nn.init.zeros_(self.parity_head.weight)
+            nn.init.zeros_(self.parity_head.bias)
         with torch.no_grad():
             k = torch.arange(1, config.n_harmonics + 1, dtype=torch.float32)
             self.head.bias.zero_()
@@ -253,11 +361,23 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
 
     # ---- encoder -----------------------------------------------------------------------------
 
-    def embed(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, T) audio in [-1, 1], T a multiple of hop -> (B, bottleneck, T // hop)."""
+    def embed(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) audio in [-1, 1], T a multiple of hop -> (B, bottleneck, T // hop).
+
+        With ``comb_input`` the encoder also reads the note's even and odd harmonics, split at
+        its (B,) MIDI ``pitch``."""
+        c = self.config
         x = audio.clamp(-1.0, 1.0)
-        companded = torch.sign(x) * torch.log1p(MU * x.abs()) / math.log1p(MU)
-        return self.encoder(companded)
+        if (c.comb_input or c.parity_input) and pitch is None:
+            raise InputError("This model's encoder reads the note's pitch: pass pitch=.")
+        f0_hz = midi_to_hz(pitch.to(x.dtype)) if pitch is not None else None
+        signal = comb_channels(x, f0_hz, self.sample_rate) if c.comb_input else x
+        companded = torch.sign(signal) * torch.log1p(MU * signal.abs()) / math.log1p(MU)
+        z = self.encoder(companded)
+        if self.parity_in is not None:
+            features = parity_features(x, f0_hz, self.hop, c.parity_input, self.sample_rate)
+            z = z + self.parity_in(features.transpose(1, 2)).transpose(1, 2)
+        return z
 
     # ---- decoder -----------------------------------------------------------------------------
 
@@ -278,11 +398,17 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         zc = F.interpolate(z, size=n, mode="linear", align_corners=False).transpose(1, 2)
         gc = F.interpolate(g.transpose(1, 2), size=n, mode="linear", align_corners=False)
         parts = [gc.transpose(1, 2), self.z_mlp(zc), hf.expand(-1, n, -1)]
-        out = self.head(self.out_mlp(torch.cat(parts, dim=-1)))
+        hidden = self.out_mlp(torch.cat(parts, dim=-1))
+        out = self.head(hidden)
         amplitude = exp_sigmoid(out[..., :1])
         f0_hz = midi_to_hz(pitch.to(out.dtype))
         mask = harmonic_mask(f0_hz, c.n_harmonics, c.sample_rate)[:, None, :]
-        dist = exp_sigmoid(out[..., 1 : 1 + c.n_harmonics]) * mask
+        levels = out[..., 1 : 1 + c.n_harmonics]
+        if self.parity_head is not None:  # (B, N, bands) offsets -> the even harmonics' levels
+            basis = parity_basis(f0_hz, c.n_harmonics, c.parity_bands, c.sample_rate)
+            even = (torch.arange(1, c.n_harmonics + 1, device=out.device) % 2 == 0).to(out.dtype)
+            levels = levels + torch.einsum("bnp,bkp->bnk", self.parity_head(hidden), basis) * even
+        dist = exp_sigmoid(levels) * mask
         dist = dist / dist.sum(dim=-1, keepdim=True).clamp_min(1e-7)
         noise = exp_sigmoid(out[..., 1 + c.n_harmonics :])
         return amplitude * dist, noise, f0_hz
@@ -311,9 +437,11 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         frames = audio.shape[-1] // self.hop
         audio = audio[:, : frames * self.hop]
         pitch = torch.as_tensor(batch["pitch"], device=audio.device).to(audio.dtype).reshape(-1)
-        recon = self.synthesize(self.embed(audio), pitch)
-        spectral = self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
         c = self.config
+        if self.training and c.parity_augment > 0:
+            audio = augment_parity(audio, midi_to_hz(pitch), c.parity_augment, c.sample_rate)
+        recon = self.synthesize(self.embed(audio, pitch), pitch)
+        spectral = self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
         weight = c.harmonic_loss_weight
         if not weight:
             return {"loss": spectral}
@@ -329,11 +457,18 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def encode(self, audio: Any) -> torch.Tensor:
-        """Audio (T,) or (B, T) in [-1, 1] -> embedding (T // hop, 16) or (B, T // hop, 16)."""
+    def encode(self, audio: Any, pitch: Any = None) -> torch.Tensor:
+        """Audio (T,) or (B, T) in [-1, 1] -> embedding (T // hop, 16) or (B, T // hop, 16).
+
+        ``pitch`` (MIDI, one or one per sound) is the sound's own, read by an encoder with
+        ``comb_input``; default: estimated from the sound. Other encoders ignore it."""
         x, single = as_audio_batch(audio, self.hop, self.sample_rate)
+        p = None
+        if self.config.comb_input or self.config.parity_input:
+            p = self.estimate_pitch(x) if pitch is None else as_pitch_batch(pitch, x.shape[0])
+            p = p.to(self._device())
         with torch.no_grad():
-            z = self.embed(x.to(self._device())).transpose(1, 2).cpu()
+            z = self.embed(x.to(self._device()), p).transpose(1, 2).cpu()
         return z[0] if single else z
 
     def decode(

@@ -38,7 +38,11 @@ def nsynth_encoder(config: Any) -> NonCausalWaveNetEncoder:
     """NSynth's temporal encoder: audio -> ``bottleneck`` channels every ``hop`` samples. Shared
     by the WaveNet autoencoder and the harmonic model, so both embed notes the same way."""
     return NonCausalWaveNetEncoder.from_config(
-        config, out_channels=config.bottleneck, pool=config.hop, style="nsynth"
+        config,
+        out_channels=config.bottleneck,
+        pool=config.hop,
+        style="nsynth",
+        in_channels=3 if getattr(config, "comb_input", False) else 1,
     )
 
 

@@ -165,6 +165,39 @@ def add_pitch_conditioning(
     return True
 
 
+def grow_harmonic(
+    model: torch.nn.Module, saved: dict[str, Any], state: dict[str, torch.Tensor]
+) -> bool:
+    """Grow a saved harmonic model into ``model``'s larger network, in place, keeping every
+    weight: the odd/even control (``parity_bands``) added as a zero layer, and the encoder's
+    first conv widened by zero columns for the even/odd inputs (``comb_input``). Both start
+    out silent, so the grown model plays exactly as the saved one and learns to use them.
+    False (nothing changed) when the shapes do not call for it."""
+    grown = False
+    bands = getattr(model.config, "parity_bands", 0)
+    if bands and not saved.get("parity_bands", 0) and model.parity_head is not None:
+        for key, tensor in model.parity_head.state_dict().items():
+            state[f"parity_head.{key}"] = torch.zeros_like(tensor)
+        saved["parity_bands"] = bands
+        grown = True
+    if getattr(model.config, "parity_input", 0) and not saved.get("parity_input", 0):
+        state["parity_in.weight"] = torch.zeros_like(model.parity_in.weight)
+        saved["parity_input"] = model.config.parity_input
+        grown = True
+    start = state.get("encoder.start.weight")
+    if getattr(model.config, "comb_input", False) and not saved.get("comb_input", False):
+        wanted = model.encoder.start.weight.shape[1]
+        if start is not None and start.shape[1] < wanted:
+            extra = start.new_zeros(start.shape[0], wanted - start.shape[1], start.shape[2])
+            state["encoder.start.weight"] = torch.cat([start, extra], dim=1)
+            saved["comb_input"] = True
+            grown = True
+    return grown
+
+
+_GROW = {"wavenet": add_pitch_conditioning, "harmonic": grow_harmonic}
+
+
 def train(job: TrainJob) -> Path:
     """Train an NSynth model on an NSynth-format directory; returns the run directory.
 
@@ -186,7 +219,7 @@ def train(job: TrainJob) -> Path:
     model = build_model(model_type, config)
     module = NSynthModule(model, preset)
     if init is not None:
-        grow = functools.partial(add_pitch_conditioning, model) if model_type == "wavenet" else None
+        grow = functools.partial(_GROW[model_type], model) if model_type in _GROW else None
         ckpt = init_from(
             model, init, family="nsynth", model_type=model_type, config=config, grow=grow
         )

@@ -460,6 +460,11 @@ def test_parity_augmentation_combs_training_crops_only() -> None:
     assert loss(augmented) == loss(plain)  # validation hears the real notes
     augmented.train()
     assert loss(augmented) != loss(plain)
+    torch.manual_seed(1)  # the same draws: which crops, how deep, then the noise
+    combed = {**batch, "audio": augment_parity(batch["audio"], f0, 1.0, SR)}
+    with torch.no_grad():
+        expected = float(plain.loss(combed)["loss"])  # plain.eval(): hears them as given
+    assert loss(augmented) == pytest.approx(expected, rel=1e-6)  # training hears combed crops
 
 
 def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:

@@ -246,10 +246,14 @@ def odd_harmonic_comb(
     return (audio - g * half_period_delayed(audio, f0_hz, sample_rate)) / (1.0 + g)
 
 
-def comb_channels(audio: torch.Tensor, f0_hz: torch.Tensor, sample_rate: int) -> torch.Tensor:
+def comb_channels(
+    audio: torch.Tensor, f0_hz: torch.Tensor, sample_rate: int, delayed: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, T) -> (B, 3, T): the audio, its even harmonics and its odd harmonics, i.e.
-    x, (x + x(t - P/2)) / 2 and (x - x(t - P/2)) / 2 (``comb_input``'s encoder input)."""
-    delayed = half_period_delayed(audio, f0_hz, sample_rate)
+    x, (x + x(t - P/2)) / 2 and (x - x(t - P/2)) / 2 (``comb_input``'s encoder input).
+    ``delayed``: ``half_period_delayed(audio, ...)`` when the caller already has it."""
+    if delayed is None:
+        delayed = half_period_delayed(audio, f0_hz, sample_rate)
     return torch.stack([audio, (audio + delayed) / 2.0, (audio - delayed) / 2.0], dim=1)
 
 
@@ -257,13 +261,20 @@ PARITY_CLAMP = 6.0  # |ln(even / odd)| read at most (52 dB): past it a sound has
 
 
 def parity_features(
-    audio: torch.Tensor, f0_hz: torch.Tensor, hop: int, bands: int, sample_rate: int
+    audio: torch.Tensor,
+    f0_hz: torch.Tensor,
+    hop: int,
+    bands: int,
+    sample_rate: int,
+    delayed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, T) notes at (B,) f0 Hz -> (B, bands, T // hop): per frame of ``hop`` samples and
     band (``bands`` equal slices of 0..Nyquist), ln of the even harmonics' energy over the
     odd ones' -- the two halves of the half-period comb, so the split is exact at any pitch
-    and the STFT only sorts it into bands. Silent frames and bands read 0."""
-    delayed = half_period_delayed(audio, f0_hz, sample_rate)
+    and the STFT only sorts it into bands. Silent frames and bands read 0. ``delayed``:
+    ``half_period_delayed(audio, ...)`` when the caller already has it."""
+    if delayed is None:
+        delayed = half_period_delayed(audio, f0_hz, sample_rate)
     frames = audio.shape[-1] // hop
     window = torch.hann_window(hop, device=audio.device, dtype=audio.dtype)
     bins = hop // 2 + 1
@@ -347,7 +358,7 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         self.out_mlp = _mlp(3 * h, h, config.mlp_layers)
         self.head = nn.Linear(h, 1 + config.n_harmonics + config.noise_bands)
         # The odd/even control (config.parity_bands): starts at zero, i.e. no offset, so a
-        # model grown from one without it plays exactly as before (train.add_parity_control).
+        # model grown from one without it plays exactly as before (train.grow_harmonic).
         self.parity_head = nn.Linear(h, config.parity_bands) if config.parity_bands else None
         if self.parity_head is not None:
             nn.init.zeros_(self.parity_head.weight)
@@ -364,18 +375,24 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     def embed(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) audio in [-1, 1], T a multiple of hop -> (B, bottleneck, T // hop).
 
-        With ``comb_input`` the encoder also reads the note's even and odd harmonics, split at
-        its (B,) MIDI ``pitch``."""
+        With ``comb_input`` or ``parity_input`` the encoder also reads the note's even and odd
+        harmonics, split at its (B,) MIDI ``pitch`` (one half-period delay serves both)."""
         c = self.config
         x = audio.clamp(-1.0, 1.0)
-        if (c.comb_input or c.parity_input) and pitch is None:
-            raise InputError("This model's encoder reads the note's pitch: pass pitch=.")
-        f0_hz = midi_to_hz(pitch.to(x.dtype)) if pitch is not None else None
-        signal = comb_channels(x, f0_hz, self.sample_rate) if c.comb_input else x
+        signal, delayed, f0_hz = x, None, None
+        if c.comb_input or c.parity_input:
+            if pitch is None:
+                raise InputError("This model's encoder reads the note's pitch: pass pitch=.")
+            f0_hz = midi_to_hz(pitch.to(x.dtype))
+            delayed = half_period_delayed(x, f0_hz, self.sample_rate)
+        if c.comb_input:
+            signal = comb_channels(x, f0_hz, self.sample_rate, delayed)
         companded = torch.sign(signal) * torch.log1p(MU * signal.abs()) / math.log1p(MU)
         z = self.encoder(companded)
         if self.parity_in is not None:
-            features = parity_features(x, f0_hz, self.hop, c.parity_input, self.sample_rate)
+            features = parity_features(
+                x, f0_hz, self.hop, c.parity_input, self.sample_rate, delayed
+            )
             z = z + self.parity_in(features.transpose(1, 2)).transpose(1, 2)
         return z
 
@@ -461,7 +478,8 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         """Audio (T,) or (B, T) in [-1, 1] -> embedding (T // hop, 16) or (B, T // hop, 16).
 
         ``pitch`` (MIDI, one or one per sound) is the sound's own, read by an encoder with
-        ``comb_input``; default: estimated from the sound. Other encoders ignore it."""
+        ``comb_input`` or ``parity_input``; default: estimated from the sound (a sound with no
+        pitch is an InputError). Other encoders ignore it."""
         x, single = as_audio_batch(audio, self.hop, self.sample_rate)
         p = None
         if self.config.comb_input or self.config.parity_input:

@@ -169,9 +169,9 @@ def grow_harmonic(
     model: torch.nn.Module, saved: dict[str, Any], state: dict[str, torch.Tensor]
 ) -> bool:
     """Grow a saved harmonic model into ``model``'s larger network, in place, keeping every
-    weight: the odd/even control (``parity_bands``) added as a zero layer, and the encoder's
-    first conv widened by zero columns for the even/odd inputs (``comb_input``). Both start
-    out silent, so the grown model plays exactly as the saved one and learns to use them.
+    weight: the odd/even control (``parity_bands``) and the measured balance's map into the
+    embedding (``parity_input``) added as zero layers, and the encoder's first conv widened
+    by zero columns for the even/odd inputs (``comb_input``). All start out silent, so the grown model plays exactly as the saved one and learns to use them.
     False (nothing changed) when the shapes do not call for it."""
     grown = False
     bands = getattr(model.config, "parity_bands", 0)

@@ -563,3 +563,11 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
     with pytest.raises(InputError, match="No pitch found"):
         grown.encode(silence)
     assert grown.encode(silence, pitch=60).shape == (4096 // TINY.hop, TINY.bottleneck)
+    # reconstruct estimates the source's pitch once and hands it to the encoder and decoder.
+    calls: list[int] = []
+    estimate = grown.estimate_pitch
+    grown.estimate_pitch = lambda audio: calls.append(1) or estimate(audio)
+    with torch.no_grad():
+        played = grown.reconstruct(note)
+    assert len(calls) == 1 and played.shape == (note.size // TINY.hop * TINY.hop,)
+    assert grown.reads_pitch and not plain.reads_pitch

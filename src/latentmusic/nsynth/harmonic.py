@@ -471,6 +471,11 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
 
     # ---- verbs -------------------------------------------------------------------------------
 
+    @property
+    def reads_pitch(self) -> bool:  # type: ignore[override]
+        """Whether the encoder reads the sound's own pitch (``comb_input``, ``parity_input``)."""
+        return bool(self.config.comb_input or self.config.parity_input)
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -482,7 +487,7 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         pitch is an InputError). Other encoders ignore it."""
         x, single = as_audio_batch(audio, self.hop, self.sample_rate)
         p = None
-        if self.config.comb_input or self.config.parity_input:
+        if self.reads_pitch:
             p = self.estimate_pitch(x) if pitch is None else as_pitch_batch(pitch, x.shape[0])
             p = p.to(self._device())
         with torch.no_grad():

@@ -94,6 +94,7 @@ class EmbeddingVerbs:
     sample_rate: int
     hop: int
     takes_pitch: bool = False
+    reads_pitch: bool = False  # the encoder reads the source's pitch too (encode(pitch=))
 
     def encode(self, audio: Any) -> torch.Tensor:  # pragma: no cover - implemented by models
         raise NotImplementedError
@@ -104,12 +105,15 @@ class EmbeddingVerbs:
     def reconstruct(self, audio: Any, pitch: Any = None, **decode_kwargs: Any) -> torch.Tensor:
         """Encode then decode: the autoencoder's own rendition of the input (a pitch-taking
         model plays it at ``pitch``, default: the pitch estimated from each sound)."""
+        encode_kwargs: dict[str, Any] = {}
         if self._pitched(pitch):
             if pitch is None:
                 pitch = self.estimate_pitch(audio)
                 pitch = pitch[0] if np.ndim(audio) == 1 else pitch
+                if self.reads_pitch:  # the source's own pitch: estimated once, read twice
+                    encode_kwargs["pitch"] = pitch
             decode_kwargs["pitch"] = pitch
-        return self.decode(self.encode(audio), **decode_kwargs)
+        return self.decode(self.encode(audio, **encode_kwargs), **decode_kwargs)
 
     def _pitched(self, pitch: Any) -> bool:
         """Whether the verb plays at a pitch; a pitch for a model that takes none is refused."""

@@ -499,6 +499,7 @@ def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:
         ("parity_bands", 1, "0 \\(none\\) or at least 2"),
         ("parity_augment", 1.5, "between 0 and 1"),
         ("parity_input", -1, "0 \\(none\\) or a number of bands"),
+        ("harmonic_input", -2, "0 \\(none\\) or a number of harmonics"),
     ],
 )
 def test_bad_parity_settings_are_named_in_one_sentence(field: str, value: float, message: str):
@@ -537,7 +538,30 @@ def test_parity_features_read_the_even_to_odd_balance_per_band() -> None:
     assert silence.shape == (1, 8, 8) and float(silence.abs().max()) == 0.0
 
 
-@pytest.mark.parametrize(("field", "value"), [("comb_input", True), ("parity_input", 4)])
+def test_harmonic_features_read_each_harmonics_level_under_the_loudest() -> None:
+    from latentmusic.nsynth.harmonic import harmonic_features
+
+    amps = [1.0, 0.5, 0.0, 0.1]  # 0, -6, absent, -20 dB
+    note = torch.from_numpy(tone(PITCH, amps))[None]
+    f0 = torch.tensor([220.0])
+    features = harmonic_features(note, f0, 512, 6, SR)
+    assert features.shape == (1, 6, note.shape[-1] // 512)
+    db = (features[0, :, 2:-2] - 1.0) * 30.0  # back to dB under the loudest
+    assert torch.allclose(db[0], torch.zeros_like(db[0]))
+    assert float((db[1] + 6.0).abs().max()) < 1.5, db[1]  # Hann scalloping: to 1.4 dB
+    assert float((db[3] + 20.0).abs().max()) < 1.5, db[3]
+    assert float(db[2].max()) < -45.0 and float(db[4].max()) < -45.0  # absent partials
+    # Above Nyquist: -1; silence: 0 (nothing to tell).
+    high = torch.from_numpy(tone(PITCH + 36, [1.0, 0.5]))[None]  # 1760 Hz: harmonic 5 aliases
+    high = harmonic_features(high, torch.tensor([1760.0]), 512, 6, SR)
+    assert bool((high[0, 4:, 2:-2] == -1.0).all())
+    silent = harmonic_features(torch.zeros(1, 4096), f0, 512, 6, SR)
+    assert silent.shape == (1, 6, 8) and float(silent.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("comb_input", True), ("parity_input", 4), ("harmonic_input", 6)]
+)
 def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sounds_pitch(
     field: str, value: object
 ) -> None:
@@ -555,8 +579,10 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
     with torch.no_grad():  # ... and once they are used, the pitch pyin hears is the one read.
         if field == "comb_input":
             grown.encoder.start.weight[:, 1:] = 0.1
-        else:
+        elif field == "parity_input":
             grown.parity_in.weight.fill_(0.1)
+        else:
+            grown.harmonic_in.weight.fill_(0.1)
     assert torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH), atol=1e-3)
     assert not torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH + 5))
     silence = np.zeros(4096, dtype=np.float32)

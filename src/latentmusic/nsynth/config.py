@@ -267,6 +267,12 @@ class HarmonicConfig:
     # linear map added to the encoder's output; 0 = none): measured, not learnt, so the
     # embedding carries the odd/even balance from the first step.
     parity_input: int = 0
+    # The embedding also receives, per frame, the measured level of the note's first
+    # ``harmonic_input`` harmonics (harmonic.harmonic_features: dB under the frame's loudest
+    # harmonic, through one linear map added to the encoder's output; 0 = none). The
+    # decoder's job on any instrument, seen or not, then includes a plain copy of levels it
+    # is told, and a morph between two embeddings moves these levels from one to the other.
+    harmonic_input: int = 0
     # Fraction of training crops comb-filtered at half the note's period (harmonic.
     # odd_harmonic_comb), which lowers their even harmonics by a random 10-30 dB: every
     # training instrument is also heard as a closed-pipe version of itself.
@@ -299,6 +305,11 @@ class HarmonicConfig:
         if self.parity_input < 0:
             raise ConfigError(
                 f"'parity_input' must be 0 (none) or a number of bands, got {self.parity_input}."
+            )
+        if self.harmonic_input < 0:
+            raise ConfigError(
+                f"'harmonic_input' must be 0 (none) or a number of harmonics, "
+                f"got {self.harmonic_input}."
             )
         if self.parity_bands < 0 or self.parity_bands == 1:
             raise ConfigError(

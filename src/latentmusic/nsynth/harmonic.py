@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from latentmusic.audio.spectral import MultiResolutionSTFTLoss, stft_magnitude
+from latentmusic.audio.spectral import MAG_FLOOR, MultiResolutionSTFTLoss, stft_magnitude
 from latentmusic.errors import InputError
 from latentmusic.nsynth.config import HarmonicConfig
 from latentmusic.nsynth.model import nsynth_encoder
@@ -187,7 +187,12 @@ def filtered_noise(
 
 
 def harmonic_levels(
-    audio: torch.Tensor, f0_hz: torch.Tensor, n_harmonics: int, sample_rate: int, n_fft: int = 2048
+    audio: torch.Tensor,
+    f0_hz: torch.Tensor,
+    n_harmonics: int,
+    sample_rate: int,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log STFT magnitude at each harmonic of f0: (B, T) audio, (B,) Hz -> (B, K, frames)
     levels and a (B, K) mask of the harmonics below Nyquist.
@@ -198,7 +203,9 @@ def harmonic_levels(
     decoder can play a clarinet's absent even partials at full level for a small price.
     Here every partial counts once.
     """
-    log_mag = torch.log(stft_magnitude(audio, n_fft, n_fft // 4))  # (B, bins, frames), floored
+    log_mag = torch.log(
+        stft_magnitude(audio, n_fft, hop_length or n_fft // 4)
+    )  # (B, bins, frames), floored
     k = torch.arange(1, n_harmonics + 1, device=audio.device, dtype=audio.dtype)
     centre = torch.round(f0_hz[:, None] * k * n_fft / sample_rate).long()  # (B, K)
     bins = log_mag.shape[1]
@@ -296,6 +303,37 @@ def parity_features(
     return torch.log((even + floor) / (odd + floor)).clamp(-PARITY_CLAMP, PARITY_CLAMP)
 
 
+HARMONIC_FLOOR_DB = 60.0  # harmonic_features: levels read down to this far under the loudest
+# ... in frames whose loudest harmonic stands 40 dB over the STFT's floor (a sine of ~1e-4)
+SILENT_DB = 10.0 * math.log10(MAG_FLOOR) + 40.0
+
+
+def harmonic_features(
+    audio: torch.Tensor, f0_hz: torch.Tensor, hop: int, n_harmonics: int, sample_rate: int
+) -> torch.Tensor:
+    """(B, T) notes at (B,) f0 Hz -> (B, n_harmonics, T // hop): per frame of ``hop``
+    samples, each harmonic's level in dB under the frame's loudest harmonic, scaled from
+    [-HARMONIC_FLOOR_DB, 0] to [-1, 1] (harmonics above Nyquist read -1). Frames more than
+    HARMONIC_FLOOR_DB under the crop's loudest, or silent, read 0 (no timbre to tell).
+
+    ``harmonic_levels`` with a 2048-point STFT every ``hop`` samples (centred frames; the two
+    nearest a frame's middle averaged), so low notes' harmonics are resolved."""
+    frames = audio.shape[-1] // hop
+    levels, mask = harmonic_levels(audio, f0_hz, n_harmonics, sample_rate, hop_length=hop)
+    levels = levels[..., : frames + 1]
+    if levels.shape[-1] < frames + 1:  # a crop shorter than the STFT: zero-padded by it
+        levels = F.pad(levels, (0, frames + 1 - levels.shape[-1]), mode="replicate")
+    db = (levels[..., :-1] + levels[..., 1:]) * (0.5 * 20.0 / math.log(10.0))
+    db = torch.where(mask[..., None] > 0, db, torch.full_like(db, -1e4))
+    loudest = db.amax(dim=1, keepdim=True)  # (B, 1, frames)
+    relative = (db - loudest).clamp(min=-HARMONIC_FLOOR_DB)
+    scaled = 1.0 + 2.0 * relative / HARMONIC_FLOOR_DB
+    heard = (loudest >= loudest.amax(dim=-1, keepdim=True) - HARMONIC_FLOOR_DB) & (
+        loudest > SILENT_DB
+    )
+    return scaled * heard
+
+
 def augment_parity(
     audio: torch.Tensor, f0_hz: torch.Tensor, fraction: float, sample_rate: int
 ) -> torch.Tensor:
@@ -351,6 +389,14 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         )
         if self.parity_in is not None:
             nn.init.zeros_(self.parity_in.weight)
+        # The measured harmonic levels, likewise (config.harmonic_input).
+        self.harmonic_in = (
+            nn.Linear(config.harmonic_input, config.bottleneck, bias=False)
+            if config.harmonic_input
+            else None
+        )
+        if self.harmonic_in is not None:
+            nn.init.zeros_(self.harmonic_in.weight)
         h = config.hidden
         self.z_mlp = _mlp(config.bottleneck, h, config.mlp_layers)
         self.f0_mlp = _mlp(1, h, config.mlp_layers)
@@ -376,11 +422,12 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         """(B, T) audio in [-1, 1], T a multiple of hop -> (B, bottleneck, T // hop).
 
         With ``comb_input`` or ``parity_input`` the encoder also reads the note's even and odd
-        harmonics, split at its (B,) MIDI ``pitch`` (one half-period delay serves both)."""
+        harmonics, split at its (B,) MIDI ``pitch`` (one half-period delay serves both); with
+        ``harmonic_input``, its harmonics' levels at that pitch."""
         c = self.config
         x = audio.clamp(-1.0, 1.0)
         signal, delayed, f0_hz = x, None, None
-        if c.comb_input or c.parity_input:
+        if self.reads_pitch:
             if pitch is None:
                 raise InputError("This model's encoder reads the note's pitch: pass pitch=.")
             f0_hz = midi_to_hz(pitch.to(x.dtype))
@@ -394,6 +441,9 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
                 x, f0_hz, self.hop, c.parity_input, self.sample_rate, delayed
             )
             z = z + self.parity_in(features.transpose(1, 2)).transpose(1, 2)
+        if self.harmonic_in is not None:
+            features = harmonic_features(x, f0_hz, self.hop, c.harmonic_input, self.sample_rate)
+            z = z + self.harmonic_in(features.transpose(1, 2)).transpose(1, 2)
         return z
 
     # ---- decoder -----------------------------------------------------------------------------
@@ -473,8 +523,10 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
 
     @property
     def reads_pitch(self) -> bool:  # type: ignore[override]
-        """Whether the encoder reads the sound's own pitch (``comb_input``, ``parity_input``)."""
-        return bool(self.config.comb_input or self.config.parity_input)
+        """Whether the encoder reads the sound's own pitch (``comb_input``, ``parity_input``,
+        ``harmonic_input``)."""
+        c = self.config
+        return bool(c.comb_input or c.parity_input or c.harmonic_input)
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -483,7 +535,7 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         """Audio (T,) or (B, T) in [-1, 1] -> embedding (T // hop, 16) or (B, T // hop, 16).
 
         ``pitch`` (MIDI, one or one per sound) is the sound's own, read by an encoder with
-        ``comb_input`` or ``parity_input``; default: estimated from the sound (a sound with no
+        ``comb_input``, ``parity_input`` or ``harmonic_input``; default: estimated from the sound (a sound with no
         pitch is an InputError). Other encoders ignore it."""
         x, single = as_audio_batch(audio, self.hop, self.sample_rate)
         p = None

@@ -170,7 +170,8 @@ def grow_harmonic(
 ) -> bool:
     """Grow a saved harmonic model into ``model``'s larger network, in place, keeping every
     weight: the odd/even control (``parity_bands``) and the measured balance's map into the
-    embedding (``parity_input``) added as zero layers, and the encoder's first conv widened
+    embedding (``parity_input``) and the measured harmonic levels' (``harmonic_input``) added
+    as zero layers, and the encoder's first conv widened
     by zero columns for the even/odd inputs (``comb_input``). All start out silent, so the grown model plays exactly as the saved one and learns to use them.
     False (nothing changed) when the shapes do not call for it."""
     grown = False
@@ -183,6 +184,10 @@ def grow_harmonic(
     if getattr(model.config, "parity_input", 0) and not saved.get("parity_input", 0):
         state["parity_in.weight"] = torch.zeros_like(model.parity_in.weight)
         saved["parity_input"] = model.config.parity_input
+        grown = True
+    if getattr(model.config, "harmonic_input", 0) and not saved.get("harmonic_input", 0):
+        state["harmonic_in.weight"] = torch.zeros_like(model.harmonic_in.weight)
+        saved["harmonic_input"] = model.config.harmonic_input
         grown = True
     start = state.get("encoder.start.weight")
     if getattr(model.config, "comb_input", False) and not saved.get("comb_input", False):

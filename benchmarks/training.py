@@ -47,7 +47,16 @@ from latentmusic.train.allocator import keep_freed_memory
 RESULTS = Path(__file__).parent / "results" / "training.json"
 # The presets measured; "tiny" (--size tiny) only smoke-tests the script in seconds.
 SIZE = "small"
-FAMILIES = ("nsynth", "spectral", "translation", "vqvae", "prior", "upsampler", "musicvae")
+FAMILIES = (
+    "nsynth",
+    "spectral",
+    "harmonic",
+    "translation",
+    "vqvae",
+    "prior",
+    "upsampler",
+    "musicvae",
+)
 
 
 @dataclass
@@ -70,14 +79,15 @@ def _audio(batch: int, length: int) -> torch.Tensor:
 
 
 def _note_job(model: torch.nn.Module) -> Job:
-    """An NSynth autoencoder's step (WaveNet or spectral): batch 8 of its preset's crop, as
-    scripts/train_nsynth_small.sh trains both."""
+    """An NSynth autoencoder's step (WaveNet, spectral or harmonic): batch 8 of its preset's
+    crop, as scripts/train_nsynth_small.sh and train_nsynth_harmonic.sh train them."""
     cfg = model.config
     audio = _audio(8, cfg.crop)
+    batch = {"audio": audio, "pitch": 45.0 + 2.4 * torch.arange(8.0)}  # _audio's pitches
     opt = torch.optim.Adam(model.parameters(), cfg.lr)
     return Job(
         model,
-        lambda: model.loss({"audio": audio})["loss"],
+        lambda: model.loss(batch)["loss"],
         opt,
         audio.numel(),
         "samples",
@@ -98,6 +108,11 @@ def build(family: str) -> Job:
         from latentmusic.nsynth.spectral_ae import SpectralAutoencoder
 
         return _note_job(SpectralAutoencoder(SPECTRAL_PRESETS[SIZE]))
+    if family == "harmonic":  # scripts/train_nsynth_harmonic.sh: batch 8, crop 8192
+        from latentmusic.nsynth.config import HARMONIC_PRESETS
+        from latentmusic.nsynth.harmonic import HarmonicAutoencoder
+
+        return _note_job(HarmonicAutoencoder(HARMONIC_PRESETS[SIZE]))
     if family == "translation":  # batch 8 x 4000 of one domain: encoder, one decoder, confusion
         from latentmusic.translation.config import PRESETS
         from latentmusic.translation.train import TranslationModule

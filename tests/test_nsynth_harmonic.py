@@ -597,3 +597,22 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
         played = grown.reconstruct(note)
     assert len(calls) == 1 and played.shape == (note.size // TINY.hop * TINY.hop,)
     assert grown.reads_pitch and not plain.reads_pitch
+
+
+def test_the_loss_trains_under_bf16_autocast_with_the_synthesizer_in_float32() -> None:
+    """``--precision bf16-mixed``: the MLPs and GRU may run in bfloat16; the synthesizer's
+    FFTs (which refuse bfloat16) and its phase run in float32, so the loss matches."""
+    torch.manual_seed(0)
+    model = HarmonicAutoencoder(TINY)
+    batch = {"audio": torch.from_numpy(tone(PITCH, [1.0, 0.5, 0.3]))[None, :4096].repeat(2, 1),
+             "pitch": torch.tensor([57.0, 57.0])}  # fmt: skip
+    full = model.loss(batch)["loss"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        recon = model.synthesize(model.embed(batch["audio"]), batch["pitch"])
+        mixed = model.loss(batch)["loss"]
+    assert recon.dtype == torch.float32
+    mixed.backward()
+    gap = float((mixed - full).abs().detach())
+    assert torch.isfinite(mixed) and gap < 0.05 * float(full.detach())
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(bool(torch.isfinite(g).all()) for g in grads)

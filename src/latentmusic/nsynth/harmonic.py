@@ -355,6 +355,11 @@ def augment_parity(
 # ---- network ---------------------------------------------------------------------------------
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """A half-precision tensor as float32; float32 and float64 unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def _mlp(inputs: int, width: int, layers: int) -> nn.Sequential:
     blocks: list[nn.Module] = []
     for i in range(layers):
@@ -485,10 +490,14 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     ) -> torch.Tensor:
         """(B, bottleneck, F) embedding at (B,) MIDI pitch -> (B, F * hop) audio."""
         c = self.config
-        harmonics, noise, f0_hz = self.controls(z, pitch)
+        controls = self.controls(z, pitch)
         n_samples = z.shape[-1] * c.hop
-        audio = harmonic_synth(harmonics, f0_hz, n_samples, c.sample_rate)
-        return audio + filtered_noise(noise, c.control_hop, generator)
+        # The synthesizer runs in (at least) float32 under mixed precision: its FFTs refuse
+        # bfloat16, and a phase summed over thousands of samples cannot be held in 8 bits.
+        with torch.autocast(z.device.type, enabled=False):
+            harmonics, noise, f0_hz = (_at_least_float32(t) for t in controls)
+            audio = harmonic_synth(harmonics, f0_hz, n_samples, c.sample_rate)
+            return audio + filtered_noise(noise, c.control_hop, generator)
 
     def loss(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Multi-resolution STFT loss of the reconstruction of (B, T) ``audio`` crops of notes

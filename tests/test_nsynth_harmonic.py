@@ -467,6 +467,41 @@ def test_parity_augmentation_combs_training_crops_only() -> None:
     assert loss(augmented) == pytest.approx(expected, rel=1e-6)  # training hears combed crops
 
 
+def test_colour_augmentation_recolours_training_crops_only() -> None:
+    from latentmusic.nsynth.harmonic import augment_colour
+
+    x = torch.from_numpy(tone(PITCH, [1.0 / k for k in range(1, 13)]))[None].repeat(4, 1)
+    f0 = torch.full((4,), 220.0)
+    torch.manual_seed(0)
+    assert torch.equal(augment_colour(x, 0.0, 12.0, SR), x)
+    change = _level_change_db(x, augment_colour(x, 1.0, 12.0, SR), f0, 12)  # (4, 12) dB
+    assert float(change.abs().max()) > 3.0 and float(change.abs().max()) < 24.5, change
+    assert float((change[0] - change[1]).abs().max()) > 1.0  # each crop its own EQ
+    # Peaks kept: the EQ recolours, it does not make crops louder or softer overall.
+    recoloured = augment_colour(x, 1.0, 12.0, SR)
+    assert torch.allclose(recoloured.abs().amax(-1), x.abs().amax(-1), rtol=1e-4)
+
+    plain = HarmonicAutoencoder(TINY)
+    augmented = HarmonicAutoencoder(dataclasses.replace(TINY, colour_augment=1.0))
+    augmented.load_state_dict(plain.state_dict())
+    batch = {"audio": x[:, :4096], "pitch": torch.full((4,), float(PITCH))}
+
+    def loss(model: HarmonicAutoencoder) -> float:
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return float(model.loss(batch)["loss"])
+
+    plain.eval(), augmented.eval()
+    assert loss(augmented) == loss(plain)  # validation hears the real notes
+    augmented.train()
+    torch.manual_seed(1)  # the same draws: which crops, their EQs, then the noise
+    recoloured = {**batch, "audio": augment_colour(batch["audio"], 1.0, 12.0, SR)}
+    with torch.no_grad():
+        expected = float(plain.loss(recoloured)["loss"])
+    assert loss(augmented) == pytest.approx(expected, rel=1e-6)  # in and out recoloured
+    assert loss(augmented) != loss(plain)
+
+
 def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:
     from latentmusic.nsynth.train import grow_harmonic
     from latentmusic.train.config import config_to_dict
@@ -500,6 +535,8 @@ def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:
         ("parity_augment", 1.5, "between 0 and 1"),
         ("parity_input", -1, "0 \\(none\\) or a number of bands"),
         ("harmonic_input", -2, "0 \\(none\\) or a number of harmonics"),
+        ("colour_augment", -0.1, "between 0 and 1"),
+        ("colour_eq_db", -1.0, "at least 0"),
     ],
 )
 def test_bad_parity_settings_are_named_in_one_sentence(field: str, value: float, message: str):

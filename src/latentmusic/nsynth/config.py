@@ -230,7 +230,7 @@ class HarmonicConfig:
     TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
             "crop", "lr", "lr_decay_steps", "lr_decay_factors", "adam_beta1", "adam_beta2",
-            "harmonic_loss_weight", "parity_augment",
+            "harmonic_loss_weight", "parity_augment", "colour_augment", "colour_eq_db",
         }
     )  # fmt: skip
 
@@ -277,6 +277,12 @@ class HarmonicConfig:
     # odd_harmonic_comb), which lowers their even harmonics by a random 10-30 dB: every
     # training instrument is also heard as a closed-pipe version of itself.
     parity_augment: float = 0.0
+    # Fraction of training crops recoloured by a random smooth EQ of up to +-colour_eq_db
+    # over log-frequency (audio.augment.random_colour), in and out alike: the autoencoder
+    # must carry each sound's own spectrum rather than fall back on the nearest training
+    # instrument's, which is what it does on an unseen one.
+    colour_augment: float = 0.0
+    colour_eq_db: float = 12.0
     lr: float = 1e-3
     lr_decay_steps: tuple[int, ...] = ()
     lr_decay_factors: tuple[float, ...] = ()
@@ -319,6 +325,12 @@ class HarmonicConfig:
             raise ConfigError(
                 f"'parity_augment' must be between 0 and 1, got {self.parity_augment}."
             )
+        if not 0.0 <= self.colour_augment <= 1.0:
+            raise ConfigError(
+                f"'colour_augment' must be between 0 and 1, got {self.colour_augment}."
+            )
+        if self.colour_eq_db < 0:
+            raise ConfigError(f"'colour_eq_db' must be at least 0, got {self.colour_eq_db}.")
         if self.lr <= 0:
             raise ConfigError(f"'lr' must be positive, got {self.lr}.")
         _check_schedule(self.lr_decay_steps, self.lr_decay_factors)

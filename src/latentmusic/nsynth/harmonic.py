@@ -352,6 +352,28 @@ def augment_parity(
     return out
 
 
+def augment_colour(
+    audio: torch.Tensor, fraction: float, eq_db: float, sample_rate: int
+) -> torch.Tensor:
+    """Recolour a random ``fraction`` of the (B, T) crops with ``audio.augment.random_colour``
+    (a random smooth EQ of up to +-``eq_db``, no loudness envelope, peak kept); the rest
+    unchanged. Draws come from torch's generator, so ``torch.manual_seed`` repeats them."""
+    import numpy as np
+
+    from latentmusic.audio.augment import random_colour
+
+    chosen = torch.rand(audio.shape[0], device=audio.device) < fraction
+    if not bool(chosen.any()):
+        return audio
+    rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+    out = audio.clone()
+    for i in chosen.nonzero().flatten().tolist():
+        crop = audio[i].detach().cpu().float().numpy()
+        recoloured = random_colour(crop, sample_rate, rng, eq_db=eq_db, envelope_db=0.0)
+        out[i] = torch.from_numpy(recoloured).to(audio)
+    return out
+
+
 # ---- network ---------------------------------------------------------------------------------
 
 
@@ -516,6 +538,8 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         c = self.config
         if self.training and c.parity_augment > 0:
             audio = augment_parity(audio, midi_to_hz(pitch), c.parity_augment, c.sample_rate)
+        if self.training and c.colour_augment > 0:
+            audio = augment_colour(audio, c.colour_augment, c.colour_eq_db, c.sample_rate)
         recon = self.synthesize(self.embed(audio, pitch), pitch)
         spectral = self.spectral_loss(recon.reshape(1, -1), audio.reshape(1, -1))
         weight = c.harmonic_loss_weight

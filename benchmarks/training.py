@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from latentmusic.fileio import write_json
+from latentmusic.nn import timemajor
 from latentmusic.nn.timemajor import use_fast_path
 from latentmusic.train.allocator import keep_freed_memory
 
@@ -278,6 +279,7 @@ def bench_family(
     peak: float,
     memory: bool,
     bf16: bool = False,
+    unfused_gate: bool = False,
 ) -> list[dict[str, object]]:
     job = build(family)
     fast_available = has_fast_path(job.model)
@@ -288,10 +290,15 @@ def bench_family(
     # Peak memory hardly depends on the thread count: measure it once per path.
     # bf16: the step under bfloat16 autocast, where the time-major kernels step aside and
     # oneDNN runs the convolutions and GEMMs in bf16 (AMX where the CPU has it).
-    paths = ("reference", "fast", "bf16") if bf16 else ("reference", "fast")
+    # fast-unfused: the fast path with the gate in plain torch ops (one lever measured alone).
+    paths = (
+        ("reference", "fast")
+        + (("fast-unfused",) if unfused_gate else ())
+        + (("bf16",) if bf16 else ())
+    )
     peak_mib = {
         path: measure_memory(family, path == "fast", threads[0])
-        if memory and path != "bf16"
+        if memory and path in ("reference", "fast")
         else None
         for path in paths
     }
@@ -302,7 +309,8 @@ def bench_family(
         for i in range(warmup + repeats):
             order = paths if i % 2 == 0 else paths[::-1]
             for path in order:
-                use_fast_path(job.model, path == "fast")
+                use_fast_path(job.model, path.startswith("fast"))
+                timemajor.FUSED_GATE = path != "fast-unfused"
                 seconds = step(job, bf16=path == "bf16")
                 if i >= warmup:
                     times[path].append(seconds)
@@ -324,7 +332,7 @@ def bench_family(
                     "speedup": round(ref_median / median, 2),
                     "gflop_per_step": round(flops / 1e9, 2),
                     "gflop_per_step_counted_on_path": round(
-                        (flops_fast if path == "fast" else flops) / 1e9, 2
+                        (flops_fast if path.startswith("fast") else flops) / 1e9, 2
                     ),
                     "gflops": round(gflops, 1),
                     "fraction_of_peak": round(gflops / (peak * n), 3),
@@ -347,6 +355,11 @@ def main() -> None:
         "--bf16",
         action="store_true",
         help="also time the step under bfloat16 autocast (--precision bf16-mixed)",
+    )
+    parser.add_argument(
+        "--unfused-gate",
+        action="store_true",
+        help="also time the fast path with the gate in plain torch ops (no numba kernel)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
@@ -373,7 +386,9 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     memory = not (args.quick or args.no_memory)
     for family in args.families:
-        new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16)
+        new = bench_family(
+            family, args.threads, repeats, warmup, peak, memory, args.bf16, args.unfused_gate
+        )
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
             print(

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from latentmusic.nn import gate_fused
+
 # One tap: (time offset read by output row t, first input column, first output column).
 Tap = tuple[int, int, int]
 
@@ -60,6 +62,25 @@ def _rows(t_in: int, t_out: int, offset: int) -> tuple[int, int]:
     return max(0, -offset), min(t_out, t_in - offset)
 
 
+def _covering_tap(
+    taps: Sequence[Tap],
+    mats: Sequence[torch.Tensor],
+    t_in: int,
+    t_out: int,
+    width: int,
+    output: bool,
+) -> int | None:
+    """Index of a tap whose GEMM touches every row and all ``width`` columns of the output
+    (``output``) or of the input gradient, or None."""
+    if t_in != t_out:
+        return None
+    for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
+        start, size = (o0, w.shape[1]) if output else (i0, w.shape[0])
+        if off == 0 and start == 0 and size == width:
+            return j
+    return None
+
+
 class _TapConv(torch.autograd.Function):
     """out[b, t, o0:o0+n] += x[b, t + off, i0:i0+k] @ W  for every tap, plus bias rows."""
 
@@ -76,13 +97,27 @@ class _TapConv(torch.autograd.Function):
         x = x.contiguous()
         batch, t_in, c_in = x.shape
         out = x.new_empty(batch, t_out, c_out)
-        if bias is None:
-            out.zero_()
-        else:  # bias (1 or B, frames, c_out): row t reads frame t // (t_out // frames)
-            frames = bias.shape[1]
-            out.view(batch, frames, t_out // frames, c_out).copy_(bias.unsqueeze(2))
         flat_x, flat_out = x.view(-1, c_in), out.view(-1, c_out)
-        for (off, i0, o0), w in zip(taps, mats, strict=True):
+        # The tap that covers every output element writes the output (and a constant bias)
+        # in one GEMM; zero-filling or copying the bias first was a full extra pass.
+        first = _covering_tap(taps, mats, t_in, t_out, c_out, output=True)
+        per_frame = bias is not None and bias.shape[:2] != (1, 1)
+        if first is None or per_frame:
+            first = None
+            if bias is None:
+                out.zero_()
+            else:  # bias (1 or B, frames, c_out): row t reads frame t // (t_out // frames)
+                frames = bias.shape[1]
+                out.view(batch, frames, t_out // frames, c_out).copy_(bias.unsqueeze(2))
+        else:
+            i0, w = taps[first][1], mats[first]
+            if bias is None:
+                torch.mm(flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
+            else:
+                torch.addmm(bias.view(-1), flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
+        for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
+            if j == first:
+                continue
             k, n = w.shape
             lo, hi = _rows(t_in, t_out, off)
             if hi <= lo:
@@ -107,9 +142,17 @@ class _TapConv(torch.autograd.Function):
         flat_x, flat_g = x.view(-1, c_in), grad.view(-1, c_out)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = x.new_zeros(batch, t_in, c_in)
+            dx = x.new_empty(batch, t_in, c_in)
             flat_dx = dx.view(-1, c_in)
-            for (off, i0, o0), w in zip(ctx.taps, mats, strict=True):
+            first = _covering_tap(ctx.taps, mats, t_in, t_out, c_in, output=False)
+            if first is None:
+                dx.zero_()
+            else:
+                o0, w = ctx.taps[first][2], mats[first]
+                torch.mm(flat_g[:, o0 : o0 + w.shape[1]], w.t(), out=flat_dx)
+            for j, ((off, i0, o0), w) in enumerate(zip(ctx.taps, mats, strict=True)):
+                if j == first:
+                    continue
                 k, n = w.shape
                 lo, hi = _rows(t_in, t_out, off)
                 if hi <= lo:
@@ -238,6 +281,11 @@ class _Gate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, a: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.fused = _fused_gate_applies(a)
+        if ctx.fused:  # one pass; the backward recomputes tanh and the sigmoid from ``a``
+            a = a.contiguous()
+            ctx.save_for_backward(a)
+            return gate_fused.gate_forward(a)
         r = a.shape[-1] // 2
         t = torch.tanh(a[..., :r])
         s = torch.sigmoid(a[..., r:])
@@ -246,12 +294,28 @@ class _Gate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if ctx.fused:
+            (a,) = ctx.saved_tensors
+            return gate_fused.gate_backward(a, grad)
         t, s = ctx.saved_tensors
         # Contiguous halves, then one concatenation: the out= variants writing into the
         # strided halves of one buffer ran ~10x slower than this on a CPU.
         d_filter = torch.ops.aten.tanh_backward(grad * s, t)
         d_gate = torch.ops.aten.sigmoid_backward(grad * t, s)
         return torch.cat((d_filter, d_gate), -1)
+
+
+FUSED_GATE = True  # benchmarks/training.py turns it off to measure the lever on its own
+
+
+def _fused_gate_applies(a: torch.Tensor) -> bool:
+    return (
+        FUSED_GATE
+        and gate_fused.available()
+        and a.dtype == torch.float32
+        and a.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+    )
 
 
 def gated_activation(a: torch.Tensor, dim: int = 1) -> torch.Tensor:

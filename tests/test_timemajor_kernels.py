@@ -1,0 +1,92 @@
+"""The time-major fast path's own kernels against plain torch: the fused gate and the
+tap convolution whose covering tap writes the output (no zero fill, bias fused)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from latentmusic.nn import gate_fused, timemajor
+
+
+def _reference_gate(a: torch.Tensor) -> torch.Tensor:
+    r = a.shape[-1] // 2
+    return torch.tanh(a[..., :r]) * torch.sigmoid(a[..., r:])
+
+
+def test_fused_gate_matches_torch_in_value_and_gradient() -> None:
+    assert gate_fused.available()  # numba is a dependency: the fast path must be there
+    torch.manual_seed(0)
+    # Large magnitudes too: tanh and the sigmoid saturate there, the approximation must not.
+    a = (torch.randn(3, 517, 24) * 4).requires_grad_()
+    assert timemajor._fused_gate_applies(a)
+    grad = torch.randn(3, 517, 12)
+    out = timemajor.gate(a)
+    (d_fused,) = torch.autograd.grad(out, a, grad)
+
+    ref = _reference_gate(a)
+    (d_ref,) = torch.autograd.grad(ref, a, grad)
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.allclose(d_fused, d_ref, atol=2e-6)
+    assert d_fused.shape == (3, 517, 24)
+
+
+def test_fused_gate_reads_a_non_contiguous_input() -> None:
+    torch.manual_seed(1)
+    a = torch.randn(20, 2, 16).transpose(0, 1)  # (2, 20, 16), not contiguous
+    assert torch.allclose(timemajor.gate(a), _reference_gate(a), atol=1e-6)
+
+
+def test_gate_falls_back_to_torch_off_float32_and_when_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a64 = torch.randn(2, 9, 8, dtype=torch.float64)
+    assert not timemajor._fused_gate_applies(a64)
+    assert torch.equal(timemajor.gate(a64), _reference_gate(a64))  # bit for bit: torch path
+
+    monkeypatch.setattr(timemajor, "FUSED_GATE", False)
+    a = torch.randn(2, 9, 8)
+    assert not timemajor._fused_gate_applies(a)
+    assert torch.equal(timemajor.gate(a), _reference_gate(a))
+
+
+@pytest.mark.parametrize("bias", ["none", "channel", "per_frame"])
+@pytest.mark.parametrize("left", [0, 1, 2])
+def test_tap_conv_equals_conv1d_with_and_without_a_covering_tap(bias: str, left: int) -> None:
+    """Taps at offsets (0, 2) and (-2, 0) include one that covers the output (it writes it,
+    a channel bias fused); (-1, 1) does not (zero fill first): every branch against torch."""
+    torch.manual_seed(2)
+    conv = torch.nn.Conv1d(6, 10, kernel_size=2, dilation=2, bias=bias == "channel")
+    x = torch.randn(2, 6, 32, requires_grad=True)
+    frames = 4
+    cond = torch.randn(2, frames, 10, requires_grad=True) if bias == "per_frame" else None
+
+    expected = conv(F.pad(x, (left, 2 - left)))
+    if cond is not None:
+        expected = expected + cond.repeat_interleave(32 // frames, 1).transpose(1, 2)
+    mats, taps = timemajor.conv_taps(conv.weight, conv.dilation[0], left)
+    got = timemajor.tap_conv(
+        x.transpose(1, 2), mats, taps, 32, 10, conv.bias if cond is None else cond
+    ).transpose(1, 2)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+    grad = torch.randn_like(expected)
+    wrt = [x, conv.weight] + ([cond] if cond is not None else [])
+    wrt += [conv.bias] if conv.bias is not None else []
+    d_got = torch.autograd.grad(got, wrt, grad)
+    d_ref = torch.autograd.grad(expected, wrt, grad)
+    for g, r in zip(d_got, d_ref, strict=True):
+        assert torch.allclose(g, r, atol=1e-5)
+
+
+def test_covering_tap_is_found_only_when_one_gemm_covers_everything() -> None:
+    mats = [torch.zeros(4, 8), torch.zeros(4, 8)]
+    assert timemajor._covering_tap([(-1, 0, 0), (0, 0, 0)], mats, 16, 16, 8, output=True) == 1
+    # No tap at offset 0: every tap leaves rows unwritten.
+    assert timemajor._covering_tap([(-1, 0, 0), (1, 0, 0)], mats, 16, 16, 8, output=True) is None
+    # Output narrower than the tap's columns would leave columns unwritten.
+    assert timemajor._covering_tap([(0, 0, 0)], mats[:1], 16, 16, 16, output=True) is None
+    # Input gradient: the tap must read every input column.
+    assert timemajor._covering_tap([(0, 0, 0)], mats[:1], 16, 16, 4, output=False) == 0
+    assert timemajor._covering_tap([(0, 0, 0)], mats[:1], 16, 8, 4, output=False) is None

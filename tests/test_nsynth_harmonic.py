@@ -537,6 +537,7 @@ def test_the_parity_control_sets_the_even_harmonics_and_starts_silent() -> None:
         ("harmonic_input", -2, "0 \\(none\\) or a number of harmonics"),
         ("colour_augment", -0.1, "between 0 and 1"),
         ("colour_eq_db", -1.0, "at least 0"),
+        ("harmonic_skip", True, "'harmonic_skip' needs 'harmonic_input' between 1 and"),
     ],
 )
 def test_bad_parity_settings_are_named_in_one_sentence(field: str, value: float, message: str):
@@ -634,6 +635,40 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
         played = grown.reconstruct(note)
     assert len(calls) == 1 and played.shape == (note.size // TINY.hop * TINY.hop,)
     assert grown.reads_pitch and not plain.reads_pitch
+
+
+def test_harmonic_skip_grows_silent_and_at_full_mix_plays_the_measured_levels() -> None:
+    from latentmusic.nsynth.harmonic import SKIP_RATE
+    from latentmusic.nsynth.train import grow_harmonic
+    from latentmusic.train.config import config_to_dict
+
+    measured = dataclasses.replace(TINY, harmonic_input=6)
+    plain = HarmonicAutoencoder(measured)
+    grown = HarmonicAutoencoder(dataclasses.replace(measured, harmonic_skip=True))
+    state, saved = dict(plain.state_dict()), config_to_dict(measured)
+    assert grow_harmonic(grown, saved, state) and saved["harmonic_skip"] is True
+    grown.load_state_dict(state)
+    note = tone(PITCH, [1.0, 0.5, 0.0, 0.1])  # harmonics at 0, -6, absent, -20 dB
+    z = grown.encode(note, pitch=PITCH)
+    learned = TINY.bottleneck
+    assert z.shape[-1] == grown.bottleneck == learned + 6  # the measured levels ride along
+    assert torch.allclose(z[:, :learned], plain.encode(note, pitch=PITCH), atol=1e-6)
+    # Mix at zero: the grown model plays exactly as the one it grew from.
+    assert torch.allclose(
+        grown.decode(z, pitch=PITCH), plain.decode(z[:, :learned], pitch=PITCH), atol=1e-6
+    )
+    pitch = torch.tensor([float(PITCH)])
+    with torch.no_grad():
+        own, _, _ = grown.controls(z.T[None], pitch)
+        grown.skip_mix.fill_(1.0 / SKIP_RATE)  # full mix: the measured levels, as they are
+        copied, _, _ = grown.controls(z.T[None], pitch)
+    frame = copied[0, copied.shape[1] // 2]  # mid-note
+    db = 20.0 * torch.log10(frame[:6] / frame[0])
+    assert abs(float(db[1]) + 6.0) < 1.5 and abs(float(db[3]) + 20.0) < 1.5, db
+    assert float(db[2]) < -45.0 and float(db[4]) < -45.0  # absent partials stay absent
+    # Harmonics past the measured ones keep the decoder's own pattern.
+    mine = own[0, own.shape[1] // 2, 6:]
+    assert torch.allclose(frame[6:] / frame[6:].sum(), mine / mine.sum(), atol=1e-6)
 
 
 def test_the_loss_trains_under_bf16_autocast_with_the_synthesizer_in_float32() -> None:

@@ -90,9 +90,16 @@ def _check_embedding(path: Path) -> None:
 def encode(
     audio: Annotated[Path, typer.Argument(help="Input audio file.")],
     model: ModelOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output embedding (.npy, frames x 16).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output embedding (.npy, frames x the model's embedding size, 16 for most).",
+        ),
+    ],
 ) -> None:
-    """Encode a sound into its timbre embedding (16 numbers every 32 ms)."""
+    """Encode a sound into its timbre embedding (16 numbers every 32 ms, plus any measured levels the model carries)."""
     v.input_file(audio, "Audio file")
     v.output_file(out, (".npy",), "output embedding")
     from latentmusic.nsynth.verbs import encode_file, load_model
@@ -103,7 +110,12 @@ def encode(
 
 @app.command()
 def decode(
-    embedding: Annotated[Path, typer.Argument(help="Embedding (.npy, frames x 16).")],
+    embedding: Annotated[
+        Path,
+        typer.Argument(
+            help="Embedding (.npy, frames x the model's embedding size, as written by encode).",
+        ),
+    ],
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output audio file.")],
     temperature: TempOpt = 1.0,

@@ -273,6 +273,13 @@ class HarmonicConfig:
     # decoder's job on any instrument, seen or not, then includes a plain copy of levels it
     # is told, and a morph between two embeddings moves these levels from one to the other.
     harmonic_input: int = 0
+    # The measured levels of those harmonics also travel beside the learned embedding (which
+    # grows from ``bottleneck`` to bottleneck + harmonic_input channels) and pull the
+    # decoder's levels of the first harmonic_input harmonics towards them, by a learned mix
+    # per harmonic that starts at zero. Why: an embedding-only decoder cannot play a harmonic
+    # pattern unlike its training instruments' (optimising the embedding of the unseen
+    # clarinet does not find one, docs/results.md); a copy of the measurement can.
+    harmonic_skip: bool = False
     # Fraction of training crops comb-filtered at half the note's period (harmonic.
     # odd_harmonic_comb), which lowers their even harmonics by a random 10-30 dB: every
     # training instrument is also heard as a closed-pipe version of itself.
@@ -316,6 +323,11 @@ class HarmonicConfig:
             raise ConfigError(
                 f"'harmonic_input' must be 0 (none) or a number of harmonics, "
                 f"got {self.harmonic_input}."
+            )
+        if self.harmonic_skip and not 0 < self.harmonic_input <= self.n_harmonics:
+            raise ConfigError(
+                "'harmonic_skip' needs 'harmonic_input' between 1 and 'n_harmonics' "
+                f"({self.n_harmonics}), got {self.harmonic_input}."
             )
         if self.parity_bands < 0 or self.parity_bands == 1:
             raise ConfigError(

@@ -334,6 +334,20 @@ def harmonic_features(
     return scaled * heard
 
 
+def level_logits(scaled: torch.Tensor) -> torch.Tensor:
+    """``harmonic_features`` levels (scaled dB under the loudest) -> the decoder's harmonic
+    logits that play them: ``exp_sigmoid`` of the result is the level as an amplitude, from
+    1 (the loudest) down to HARMONIC_FLOOR_DB under it."""
+    amplitude = 10.0 ** ((scaled - 1.0) * (HARMONIC_FLOOR_DB / 40.0))
+    return torch.logit((amplitude / 2.0) ** (1.0 / math.log(10.0)))
+
+
+# harmonic_skip: the learned mix is this times its parameter. Adam moves a parameter by about
+# the learning rate per step whatever its gradient's scale; so the mix goes from 0 (the
+# decoder's own levels) to 1 (the measured ones) in ~100s of steps rather than thousands.
+SKIP_RATE = 10.0
+
+
 def augment_parity(
     audio: torch.Tensor, f0_hz: torch.Tensor, fraction: float, sample_rate: int
 ) -> torch.Tensor:
@@ -405,7 +419,8 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         self.config = config
         self.sample_rate = config.sample_rate
         self.hop = config.hop
-        self.bottleneck = config.bottleneck
+        # The embedding's width: the learned channels, then (harmonic_skip) the measured levels.
+        self.bottleneck = config.bottleneck + (config.harmonic_input if config.harmonic_skip else 0)
         self.encoder = nsynth_encoder(config)
         # The measured odd/even balance enters the embedding linearly (config.parity_input);
         # zero at first, so a model grown from one without it embeds exactly as before.
@@ -424,6 +439,11 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         )
         if self.harmonic_in is not None:
             nn.init.zeros_(self.harmonic_in.weight)
+        # The mix of the measured levels into the decoder's, per harmonic (harmonic_skip);
+        # zero at first, so a grown model plays as before.
+        self.skip_mix = (
+            nn.Parameter(torch.zeros(config.harmonic_input)) if config.harmonic_skip else None
+        )
         h = config.hidden
         self.z_mlp = _mlp(config.bottleneck, h, config.mlp_layers)
         self.f0_mlp = _mlp(1, h, config.mlp_layers)
@@ -446,11 +466,12 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     # ---- encoder -----------------------------------------------------------------------------
 
     def embed(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) audio in [-1, 1], T a multiple of hop -> (B, bottleneck, T // hop).
+        """(B, T) audio in [-1, 1], T a multiple of hop -> (B, self.bottleneck, T // hop).
 
         With ``comb_input`` or ``parity_input`` the encoder also reads the note's even and odd
         harmonics, split at its (B,) MIDI ``pitch`` (one half-period delay serves both); with
-        ``harmonic_input``, its harmonics' levels at that pitch."""
+        ``harmonic_input``, its harmonics' levels at that pitch (with ``harmonic_skip`` also
+        appended to the embedding as they are)."""
         c = self.config
         x = audio.clamp(-1.0, 1.0)
         signal, delayed, f0_hz = x, None, None
@@ -471,6 +492,8 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         if self.harmonic_in is not None:
             features = harmonic_features(x, f0_hz, self.hop, c.harmonic_input, self.sample_rate)
             z = z + self.harmonic_in(features.transpose(1, 2)).transpose(1, 2)
+            if self.skip_mix is not None:
+                z = torch.cat([z, features.to(z.dtype)], dim=1)
         return z
 
     # ---- decoder -----------------------------------------------------------------------------
@@ -478,11 +501,12 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
     def controls(
         self, z: torch.Tensor, pitch: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, bottleneck, F) embedding + (B,) MIDI pitch -> synthesizer controls per control
-        frame: harmonic amplitudes (B, N, K) (masked above Nyquist), noise magnitudes
+        """(B, self.bottleneck, F) embedding + (B,) MIDI pitch -> synthesizer controls per
+        control frame: harmonic amplitudes (B, N, K) (masked above Nyquist), noise magnitudes
         (B, N, bands) and f0 (B,) Hz, with N = F * hop / control_hop."""
         c = self.config
         frames, n = z.shape[-1], z.shape[-1] * (c.hop // c.control_hop)
+        z, measured = z[:, : c.bottleneck], z[:, c.bottleneck :]
         feature = ((pitch - 64.0) / 24.0).to(z.dtype)[:, None, None]  # (B, 1, 1)
         hf = self.f0_mlp(feature)  # one pitch per note: the same for every frame
         # The GRU runs at the embedding rate, where the information is (4x fewer sequential
@@ -502,15 +526,32 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
             basis = parity_basis(f0_hz, c.n_harmonics, c.parity_bands, c.sample_rate)
             even = (torch.arange(1, c.n_harmonics + 1, device=out.device) % 2 == 0).to(out.dtype)
             levels = levels + torch.einsum("bnp,bkp->bnk", self.parity_head(hidden), basis) * even
+        if self.skip_mix is not None:
+            levels = self._mix_measured(levels, measured, n)
         dist = exp_sigmoid(levels) * mask
         dist = dist / dist.sum(dim=-1, keepdim=True).clamp_min(1e-7)
         noise = exp_sigmoid(out[..., 1 + c.n_harmonics :])
         return amplitude * dist, noise, f0_hz
 
+    def _mix_measured(self, levels: torch.Tensor, measured: torch.Tensor, n: int) -> torch.Tensor:
+        """Pull the (B, N, n_harmonics) logits' first harmonics towards the (B, K, F) measured
+        levels, by the learned mix; frames where nothing was heard (all zero) keep their own."""
+        k = measured.shape[1]
+        heard = (measured != 0).any(dim=1, keepdim=True).to(levels.dtype)
+        size = {"size": n, "mode": "linear", "align_corners": False}
+        target = level_logits(F.interpolate(measured.to(levels.dtype), **size).transpose(1, 2))
+        mix = (
+            SKIP_RATE
+            * self.skip_mix.to(levels.dtype)
+            * F.interpolate(heard, **size).transpose(1, 2)
+        )
+        own = levels[..., :k]
+        return torch.cat([own + mix * (target - own), levels[..., k:]], dim=-1)
+
     def synthesize(
         self, z: torch.Tensor, pitch: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """(B, bottleneck, F) embedding at (B,) MIDI pitch -> (B, F * hop) audio."""
+        """(B, self.bottleneck, F) embedding at (B,) MIDI pitch -> (B, F * hop) audio."""
         c = self.config
         controls = self.controls(z, pitch)
         n_samples = z.shape[-1] * c.hop

@@ -87,7 +87,7 @@ def export(
         model_type=model.model_type,
         preset=preset,
         config=config_to_dict(cfg),
-        extra={"sample_rate": cfg.sample_rate, "hop": cfg.hop, "bottleneck": cfg.bottleneck},
+        extra={"sample_rate": cfg.sample_rate, "hop": cfg.hop, "bottleneck": model.bottleneck},
         meta=meta,
     )
 
@@ -171,7 +171,7 @@ def grow_harmonic(
     """Grow a saved harmonic model into ``model``'s larger network, in place, keeping every
     weight: the odd/even control (``parity_bands``) and the measured balance's map into the
     embedding (``parity_input``) and the measured harmonic levels' (``harmonic_input``) added
-    as zero layers, and the encoder's first conv widened
+    as zero layers, the levels' mix into the decoder's (``harmonic_skip``) at zero, and the encoder's first conv widened
     by zero columns for the even/odd inputs (``comb_input``). All start out silent, so the grown model plays exactly as the saved one and learns to use them.
     False (nothing changed) when the shapes do not call for it."""
     grown = False
@@ -188,6 +188,10 @@ def grow_harmonic(
     if getattr(model.config, "harmonic_input", 0) and not saved.get("harmonic_input", 0):
         state["harmonic_in.weight"] = torch.zeros_like(model.harmonic_in.weight)
         saved["harmonic_input"] = model.config.harmonic_input
+        grown = True
+    if getattr(model.config, "harmonic_skip", False) and not saved.get("harmonic_skip", False):
+        state["skip_mix"] = torch.zeros_like(model.skip_mix)
+        saved["harmonic_skip"] = True
         grown = True
     start = state.get("encoder.start.weight")
     if getattr(model.config, "comb_input", False) and not saved.get("comb_input", False):

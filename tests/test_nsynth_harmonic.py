@@ -637,7 +637,7 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
     assert grown.reads_pitch and not plain.reads_pitch
 
 
-def test_harmonic_skip_grows_silent_and_at_full_mix_plays_the_measured_levels() -> None:
+def test_harmonic_skip_plays_the_measured_levels_and_at_zero_mix_the_decoders_own() -> None:
     from latentmusic.nsynth.harmonic import SKIP_RATE
     from latentmusic.nsynth.train import grow_harmonic
     from latentmusic.train.config import config_to_dict
@@ -648,27 +648,29 @@ def test_harmonic_skip_grows_silent_and_at_full_mix_plays_the_measured_levels() 
     state, saved = dict(plain.state_dict()), config_to_dict(measured)
     assert grow_harmonic(grown, saved, state) and saved["harmonic_skip"] is True
     grown.load_state_dict(state)
+    assert torch.allclose(grown.skip_mix * SKIP_RATE, torch.ones(6))  # grown full, as fresh
     note = tone(PITCH, [1.0, 0.5, 0.0, 0.1])  # harmonics at 0, -6, absent, -20 dB
     z = grown.encode(note, pitch=PITCH)
     learned = TINY.bottleneck
     assert z.shape[-1] == grown.bottleneck == learned + 6  # the measured levels ride along
     assert torch.allclose(z[:, :learned], plain.encode(note, pitch=PITCH), atol=1e-6)
-    # Mix at zero: the grown model plays exactly as the one it grew from.
-    assert torch.allclose(
-        grown.decode(z, pitch=PITCH), plain.decode(z[:, :learned], pitch=PITCH), atol=1e-6
-    )
     pitch = torch.tensor([float(PITCH)])
     with torch.no_grad():
-        own, _, _ = grown.controls(z.T[None], pitch)
-        grown.skip_mix.fill_(1.0 / SKIP_RATE)  # full mix: the measured levels, as they are
         copied, _, _ = grown.controls(z.T[None], pitch)
-    frame = copied[0, copied.shape[1] // 2]  # mid-note
+    frame = copied[0, copied.shape[1] // 2]  # mid-note: the measured levels, as they are
     db = 20.0 * torch.log10(frame[:6] / frame[0])
     assert abs(float(db[1]) + 6.0) < 1.5 and abs(float(db[3]) + 20.0) < 1.5, db
     assert float(db[2]) < -45.0 and float(db[4]) < -45.0  # absent partials stay absent
-    # Harmonics past the measured ones keep the decoder's own pattern.
+    # Harmonics past the measured ones keep the decoder's own pattern ...
+    own, _, _ = plain.controls(z[:, :learned].T[None], pitch)
     mine = own[0, own.shape[1] // 2, 6:]
     assert torch.allclose(frame[6:] / frame[6:].sum(), mine / mine.sum(), atol=1e-6)
+    # ... and with the mix at zero the grown model plays exactly as the one it grew from.
+    with torch.no_grad():
+        grown.skip_mix.zero_()
+    assert torch.allclose(
+        grown.decode(z, pitch=PITCH), plain.decode(z[:, :learned], pitch=PITCH), atol=1e-6
+    )
 
 
 def test_the_loss_trains_under_bf16_autocast_with_the_synthesizer_in_float32() -> None:

@@ -276,7 +276,7 @@ class HarmonicConfig:
     # The measured levels of those harmonics also travel beside the learned embedding (which
     # grows from ``bottleneck`` to bottleneck + harmonic_input channels) and pull the
     # decoder's levels of the first harmonic_input harmonics towards them, by a learned mix
-    # per harmonic that starts at zero. Why: an embedding-only decoder cannot play a harmonic
+    # per harmonic that starts full (the measured levels as they are). Why: an embedding-only decoder cannot play a harmonic
     # pattern unlike its training instruments' (optimising the embedding of the unseen
     # clarinet does not find one, docs/results.md); a copy of the measurement can.
     harmonic_skip: bool = False

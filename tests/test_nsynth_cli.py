@@ -132,7 +132,8 @@ def test_errors_are_one_line_and_leave_no_output(
     code, _, err = _cli(
         ["nsynth", "decode", tmp_path / "bad.npy", "-m", run, "-o", tmp_path / "x.wav"], capsys
     )
-    assert code == 1 and "must have shape (frames, 16)" in err and not (tmp_path / "x.wav").exists()
+    assert code == 1 and "must have shape (frames, 16)" in err and "got (5, 7)." in err
+    assert not (tmp_path / "x.wav").exists()
 
     code, _, err = _cli(
         ["nsynth", "grid", short, short, "-m", run, "-o", tmp_path / "g.wav"], capsys

@@ -235,9 +235,16 @@ def _build(ctx: DemoContext) -> Section:
             f"the shipped {SHIPPED} model (`latentmusic models`; {n_params:,} parameters, "
             f"{info['steps']:,} training steps; held-out {info['headline']})"
         )
+        measured = model.bottleneck - model.config.bottleneck
+        carries = (
+            f"; its embedding also carries the note's {measured} measured harmonic levels "
+            f"beside NSynth's {model.config.bottleneck} numbers"
+            if measured
+            else ""
+        )
         notes_text = [
             f"{SHIPPED} is our fast NSynth decoder: the NSynth encoder's embedding drives a "
-            f"harmonic-plus-noise synthesizer played at a given pitch. Its card: "
+            f"harmonic-plus-noise synthesizer played at a given pitch{carries}. Its card: "
             f"models/{SHIPPED}/MODEL_CARD.md."
         ]
         table = {"model": SHIPPED, "training steps": info["steps"], "held-out": info["headline"]}

@@ -57,13 +57,14 @@ def as_embedding_batch(embedding: Any, channels: int) -> tuple[torch.Tensor, boo
         np.asarray(embedding, dtype=np.float32) if not torch.is_tensor(embedding) else embedding
     )
     z = z.detach().to(torch.float32)
+    given = tuple(z.shape)
     single = z.dim() == 2
     if single:
         z = z[None]
     if z.dim() != 3 or z.shape[-1] != channels or z.shape[1] == 0:
         raise InputError(
             f"An embedding must have shape (frames, {channels}) or (batch, frames, {channels}), "
-            f"got {tuple(z.shape)}."
+            f"got {given}."
         )
     if not torch.isfinite(z).all():
         raise InputError("The embedding contains NaN or infinite values.")

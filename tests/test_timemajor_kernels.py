@@ -38,6 +38,21 @@ def test_fused_gate_reads_a_non_contiguous_input() -> None:
     assert torch.allclose(timemajor.gate(a), _reference_gate(a), atol=1e-6)
 
 
+def test_fused_gate_leaves_torchs_thread_count_as_it_was() -> None:
+    """numba's OpenMP layer shares torch's runtime: a launch must not leave a --threads 1 run
+    on numba's team size (it did: every later torch op ran on two threads)."""
+    before = torch.get_num_threads()
+    a = torch.randn(4096, 64)
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            gate_fused.gate_forward(a)
+            gate_fused.gate_backward(a, torch.randn(4096, 32))
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_gate_falls_back_to_torch_off_float32_and_when_turned_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

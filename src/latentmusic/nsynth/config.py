@@ -276,9 +276,10 @@ class HarmonicConfig:
     # The measured levels of those harmonics also travel beside the learned embedding (which
     # grows from ``bottleneck`` to bottleneck + harmonic_input channels) and pull the
     # decoder's levels of the first harmonic_input harmonics towards them, by a learned mix
-    # per harmonic that starts full (the measured levels as they are). Why: an embedding-only decoder cannot play a harmonic
-    # pattern unlike its training instruments' (optimising the embedding of the unseen
-    # clarinet does not find one, docs/results.md); a copy of the measurement can.
+    # per harmonic that starts full (the measured levels as they are). Why: an
+    # embedding-only decoder cannot play a harmonic pattern unlike its training
+    # instruments' (optimising the embedding of the unseen clarinet does not find one,
+    # docs/results.md); a copy of the measurement can.
     harmonic_skip: bool = False
     # Fraction of training crops comb-filtered at half the note's period (harmonic.
     # odd_harmonic_comb), which lowers their even harmonics by a random 10-30 dB: every

@@ -128,6 +128,13 @@ def test_errors_are_one_line_and_leave_no_output(
     code, _, err = _cli(["nsynth", "encode", short, "-m", other, "-o", tmp_path / "v.npy"], capsys)
     assert code == 1 and "is a 'musicvae' checkpoint, not a 'nsynth' one" in err
 
+    note = _wav(tmp_path / "note.wav", tone(60, [1.0], seconds=0.1))
+    args = ["nsynth", "encode", note, "-m", run, "-o", tmp_path / "p.npy", "--pitch", "60"]
+    code, _, err = _cli(args, capsys)  # a WaveNet encoder measures nothing at a pitch
+    assert code == 1 and err.count("\n") == 1
+    assert "--pitch is for encoders that measure the sound at its pitch" in err
+    assert not (tmp_path / "p.npy").exists()
+
     np.save(tmp_path / "bad.npy", np.zeros((5, 7), dtype=np.float32))
     code, _, err = _cli(
         ["nsynth", "decode", tmp_path / "bad.npy", "-m", run, "-o", tmp_path / "x.wav"], capsys

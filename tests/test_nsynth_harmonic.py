@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 import latentmusic
-from latentmusic.errors import InputError
+from latentmusic.errors import InputError, LatentMusicWarning
 from latentmusic.nsynth.config import HARMONIC_PRESETS, PRESETS
 from latentmusic.nsynth.evaluate import cents_off, median_f0
 from latentmusic.nsynth.harmonic import (
@@ -624,8 +624,15 @@ def test_a_pitch_reading_encoder_grows_from_a_plain_one_and_encodes_at_the_sound
     assert torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH), atol=1e-3)
     assert not torch.allclose(grown.encode(note), grown.encode(note, pitch=PITCH + 5))
     silence = np.zeros(4096, dtype=np.float32)
-    with pytest.raises(InputError, match="No pitch found"):
-        grown.encode(silence)
+    noise = (0.2 * np.random.default_rng(0).standard_normal(8192)).astype(np.float32)
+    if field == "comb_input":  # its very input is split at the pitch: no pitch, no embedding
+        with pytest.raises(InputError, match="No pitch found"):
+            grown.encode(noise)
+    else:  # a drum or noise: encoded without its measurements (they read 0), with a warning
+        with pytest.warns(LatentMusicWarning, match="No pitch found in 1 of 1 sound"):
+            unpitched = grown.encode(noise)
+        assert torch.allclose(unpitched, plain.encode(noise), atol=1e-6)
+        assert not torch.allclose(unpitched, grown.encode(noise, pitch=60), atol=1e-3)
     assert grown.encode(silence, pitch=60).shape == (4096 // TINY.hop, TINY.bottleneck)
     # reconstruct estimates the source's pitch once and hands it to the encoder and decoder.
     calls: list[int] = []

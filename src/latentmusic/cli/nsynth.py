@@ -98,13 +98,20 @@ def encode(
             help="Output embedding (.npy, frames x the model's embedding size, 16 for most).",
         ),
     ],
+    pitch: Annotated[
+        float | None,
+        typer.Option(
+            help="The sound's own MIDI pitch, for an encoder that measures the sound at it "
+            "(nsynth-harmonic); default: estimated from the sound."
+        ),
+    ] = None,
 ) -> None:
     """Encode a sound into its timbre embedding (16 numbers every 32 ms, plus any measured levels the model carries)."""
     v.input_file(audio, "Audio file")
     v.output_file(out, (".npy",), "output embedding")
     from latentmusic.nsynth.verbs import encode_file, load_model
 
-    z = encode_file(load_model(model), audio, out)
+    z = encode_file(load_model(model), audio, out, pitch)
     typer.echo(f"Embedding {z.shape[0]}x{z.shape[1]} written to {out}")
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from latentmusic.audio.spectral import MAG_FLOOR, MultiResolutionSTFTLoss, stft_magnitude
-from latentmusic.errors import InputError
+from latentmusic.errors import InputError, LatentMusicWarning
 from latentmusic.nsynth.config import HarmonicConfig
 from latentmusic.nsynth.model import nsynth_encoder
 from latentmusic.nsynth.verbs import (
@@ -468,13 +469,19 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
 
     # ---- encoder -----------------------------------------------------------------------------
 
-    def embed(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self,
+        audio: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        pitched: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(B, T) audio in [-1, 1], T a multiple of hop -> (B, self.bottleneck, T // hop).
 
         With ``comb_input`` or ``parity_input`` the encoder also reads the note's even and odd
         harmonics, split at its (B,) MIDI ``pitch`` (one half-period delay serves both); with
         ``harmonic_input``, its harmonics' levels at that pitch (with ``harmonic_skip`` also
-        appended to the embedding as they are)."""
+        appended to the embedding as they are). Items whose (B,) ``pitched`` is False have no
+        pitch to measure at: their measurements read 0, as a silent frame's do."""
         c = self.config
         x = audio.clamp(-1.0, 1.0)
         signal, delayed, f0_hz = x, None, None
@@ -487,13 +494,16 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
             signal = comb_channels(x, f0_hz, self.sample_rate, delayed)
         companded = torch.sign(signal) * torch.log1p(MU * signal.abs()) / math.log1p(MU)
         z = self.encoder(companded)
+        keep = None if pitched is None else pitched.to(x.dtype)[:, None, None]
         if self.parity_in is not None:
             features = parity_features(
                 x, f0_hz, self.hop, c.parity_input, self.sample_rate, delayed
             )
+            features = features if keep is None else features * keep
             z = z + self.parity_in(features.transpose(1, 2)).transpose(1, 2)
         if self.harmonic_in is not None:
             features = harmonic_features(x, f0_hz, self.hop, c.harmonic_input, self.sample_rate)
+            features = features if keep is None else features * keep
             z = z + self.harmonic_in(features.transpose(1, 2)).transpose(1, 2)
             if self.skip_mix is not None:
                 z = torch.cat([z, features.to(z.dtype)], dim=1)
@@ -612,15 +622,31 @@ class HarmonicAutoencoder(EmbeddingVerbs, nn.Module):
         """Audio (T,) or (B, T) in [-1, 1] -> embedding (T // hop, 16) or (B, T // hop, 16).
 
         ``pitch`` (MIDI, one or one per sound) is the sound's own, read by an encoder with
-        ``comb_input``, ``parity_input`` or ``harmonic_input``; default: estimated from the sound (a sound with no
-        pitch is an InputError). Other encoders ignore it."""
+        ``comb_input``, ``parity_input`` or ``harmonic_input``; default: estimated from the
+        sound. A sound with no pitch (a drum, noise) is encoded without its measured parts
+        (they read 0, as a silent frame's do), with a warning; a ``comb_input`` encoder, whose
+        input itself is split at the pitch, refuses it. Other encoders ignore ``pitch``."""
         x, single = as_audio_batch(audio, self.hop, self.sample_rate)
-        p = None
-        if self.reads_pitch:
-            p = self.estimate_pitch(x) if pitch is None else as_pitch_batch(pitch, x.shape[0])
+        p, pitched = None, None
+        if self.reads_pitch and pitch is not None:
+            p = as_pitch_batch(pitch, x.shape[0])
+        elif self.reads_pitch:
+            p = self.estimate_pitch(x, missing_ok=not self.config.comb_input)
+            pitched = torch.isfinite(p)
+            if not pitched.all():
+                warnings.warn(
+                    f"No pitch found in {int((~pitched).sum())} of {len(p)} sound(s); "
+                    "encoded without their measured harmonic levels (give --pitch to "
+                    "measure them at a pitch).",
+                    LatentMusicWarning,
+                    stacklevel=2,
+                )
+            p = torch.where(pitched, p, torch.full_like(p, 60.0))
+            pitched = pitched.to(self._device())
+        if p is not None:
             p = p.to(self._device())
         with torch.no_grad():
-            z = self.embed(x.to(self._device()), p).transpose(1, 2).cpu()
+            z = self.embed(x.to(self._device()), p, pitched).transpose(1, 2).cpu()
         return z[0] if single else z
 
     def decode(

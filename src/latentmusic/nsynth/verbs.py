@@ -126,13 +126,13 @@ class EmbeddingVerbs:
             )
         return self.takes_pitch
 
-    def estimate_pitch(self, audio: Any) -> torch.Tensor:
+    def estimate_pitch(self, audio: Any, missing_ok: bool = False) -> torch.Tensor:
         """MIDI pitch of each sound (T,) or (B, T), as a float.
 
         pyin over the piano's range on a semitone grid finds the note (fast: its HMM is
         small), then the eval's judge (pyin within 13 semitones of it, 10-cent grid) refines
         it, so a sound is replayed at the pitch the eval would measure. A sound with no
-        voiced frame is an InputError (pass a pitch).
+        voiced frame is an InputError (pass a pitch), or NaN with ``missing_ok``.
         """
         import librosa
 
@@ -153,6 +153,9 @@ class EmbeddingVerbs:
                 resolution=1.0,
             )
             f0 = f0[voiced & np.isfinite(f0)]
+            if not f0.size and missing_ok:
+                out.append(float("nan"))
+                continue
             if not f0.size:
                 raise InputError(
                     "No pitch found in the input sound (silence or noise?); give the pitch "
@@ -374,11 +377,19 @@ def _for_model(model: Any, decode_kwargs: dict[str, Any]) -> dict[str, Any]:
     return decode_kwargs
 
 
-def encode_file(model: Any, audio_path: str | Path, out: str | Path) -> np.ndarray:
-    """audio file -> (frames, C) embedding in ``out`` (.npy)."""
+def encode_file(
+    model: Any, audio_path: str | Path, out: str | Path, pitch: float | None = None
+) -> np.ndarray:
+    """audio file -> (frames, C) embedding in ``out`` (.npy); ``pitch``: the sound's own MIDI
+    pitch, for an encoder that measures the sound at it (default: estimated)."""
     audio = load_audio(audio_path, model.sample_rate)
+    if pitch is not None and not getattr(model, "reads_pitch", False):
+        raise InputError(
+            "--pitch is for encoders that measure the sound at its pitch (a harmonic model "
+            "with measured inputs); this model's encoder reads the audio alone."
+        )
     with torch.no_grad():
-        z = model.encode(audio)
+        z = model.encode(audio, pitch=pitch) if pitch is not None else model.encode(audio)
     save_embedding(out, z)
     return z.numpy()
 

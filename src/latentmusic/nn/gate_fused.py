@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from latentmusic.nn.numba_support import jit as _jit
-from latentmusic.nn.numba_support import numba
+from latentmusic.nn.numba_support import launch_parallel, numba
 
 ROWS_PER_TASK = 256  # rows one thread handles at a time: a few hundred KiB of (N, 2R)
 
@@ -63,29 +63,15 @@ def _rows(x: torch.Tensor) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]).numpy()
 
 
-def _run(kernel: object, *arrays: np.ndarray) -> None:
-    """Run a parallel kernel on as many threads as torch may use, and leave torch's count as
-    it was: numba's OpenMP layer shares torch's OpenMP runtime, and a launch left the calling
-    thread's team at numba's size (a ``--threads 1`` run trained on two threads after its
-    first gate, and its reference-path timings changed with it)."""
-    threads = torch.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        kernel(*arrays)
-    finally:
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
 def gate_forward(a: torch.Tensor) -> torch.Tensor:
     """tanh(a[..., :R]) * sigmoid(a[..., R:]) of a contiguous float32 CPU tensor."""
     out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
-    _run(_forward, _rows(a), _rows(out))
+    launch_parallel(_forward, _rows(a), _rows(out))
     return out
 
 
 def gate_backward(a: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """The gradient of :func:`gate_forward` with respect to ``a``, written in one piece."""
     d = torch.empty_like(a)
-    _run(_backward, _rows(a), _rows(grad.contiguous()), _rows(d))
+    launch_parallel(_backward, _rows(a), _rows(grad.contiguous()), _rows(d))
     return d

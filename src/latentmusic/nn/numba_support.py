@@ -1,5 +1,6 @@
-"""What the numba CPU kernels share: the optional import, a cached njit, a fast float32 tanh
-and sigmoid, and the blocked matrix-vector product both the LSTM and WaveNet kernels run.
+"""What the numba CPU kernels share: the optional import, a cached njit, launching a parallel
+kernel beside torch, a fast float32 tanh and sigmoid, and the blocked matrix-vector product
+both the LSTM and WaveNet kernels run.
 
 numba is optional: without it ``numba`` is None and callers fall back to their torch path.
 """
@@ -37,6 +38,23 @@ def jit(**options: Any) -> Any:
         return numba.njit(cache=False, **options)(fn)
 
     return wrap
+
+
+def launch_parallel(kernel: Any, *args: Any, threads: int | None = None) -> Any:
+    """Run a ``parallel=True`` kernel on ``threads`` numba threads (default: as many as torch
+    may use) and leave torch's thread count as it was. numba's OpenMP layer shares torch's
+    OpenMP runtime, and a launch left the calling thread's team at numba's size: a
+    ``--threads 1`` run trained on two threads after its first fused gate."""
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = before if threads is None else threads
+    numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        return kernel(*args)
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 if numba is not None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from latentmusic.nn.numba_support import jit as _jit
-from latentmusic.nn.numba_support import numba
+from latentmusic.nn.numba_support import launch_parallel, numba
 
 if TYPE_CHECKING:
     from latentmusic.nn.wavenet_generation import PackedWeights, WaveNetState
@@ -262,8 +262,8 @@ class FusedRunner:
             *self.geometry, *self.w,
         )  # fmt: skip
         if len(self.bounds) > 2:
-            numba.set_num_threads(len(self.bounds) - 1)
-            self.kernels["steps_grouped"](self.bounds, *args)
+            kernel = self.kernels["steps_grouped"]
+            launch_parallel(kernel, self.bounds, *args, threads=len(self.bounds) - 1)
         else:
             self.kernels["steps"](0, batch, *args)
 

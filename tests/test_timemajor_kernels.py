@@ -105,3 +105,45 @@ def test_covering_tap_is_found_only_when_one_gemm_covers_everything() -> None:
     # Input gradient: the tap must read every input column.
     assert timemajor._covering_tap([(0, 0, 0)], mats[:1], 16, 16, 4, output=False) == 0
     assert timemajor._covering_tap([(0, 0, 0)], mats[:1], 16, 8, 4, output=False) is None
+
+
+@pytest.mark.parametrize(
+    ("stride", "c_in", "c_mid", "c_out", "kernel"),
+    [(2, 5, 7, 1, 3), (4, 3, 6, 2, 3), (2, 4, 4, 1, 5), (2, 3, 8, 1, 1)],
+)
+def test_transposed_then_conv_is_the_two_convolutions_in_float64(
+    stride: int, c_in: int, c_mid: int, c_out: int, kernel: int
+) -> None:
+    """The VQ-VAE decoder's tail as one linear map: same output and same gradients for the
+    input and all four parameters, edges (where the output conv's zero padding cuts) included."""
+    torch.manual_seed(3)
+    up = torch.nn.ConvTranspose1d(c_in, c_mid, 2 * stride, stride, stride // 2).double()
+    conv = torch.nn.Conv1d(c_mid, c_out, kernel, 1, (kernel - 1) // 2).double()
+    assert timemajor.fuses_transposed_then_conv(up, conv)
+    x = torch.randn(3, 11, c_in, dtype=torch.float64, requires_grad=True)
+    expected = conv(up(x.transpose(1, 2))).transpose(1, 2)
+    got = timemajor.transposed_then_conv1d(x, up, conv)
+    assert got.shape == expected.shape == (3, 11 * stride, c_out)
+    assert torch.allclose(got, expected, atol=1e-12)
+    grad = torch.randn_like(expected)
+    params = [x, up.weight, up.bias, conv.weight, conv.bias]
+    for a, b in zip(
+        torch.autograd.grad(got, params, grad),
+        torch.autograd.grad(expected, params, grad),
+        strict=True,
+    ):
+        assert torch.allclose(a, b, atol=1e-11)
+
+
+def test_transposed_then_conv_is_only_taken_for_the_shapes_it_computes() -> None:
+    up = torch.nn.ConvTranspose1d(4, 6, 4, 2, 1)
+    assert timemajor.fuses_transposed_then_conv(up, torch.nn.Conv1d(6, 1, 3, 1, 1))
+    assert not timemajor.fuses_transposed_then_conv(
+        up, torch.nn.Conv1d(6, 1, 3, 1, 0)
+    )  # not "same"
+    assert not timemajor.fuses_transposed_then_conv(
+        up, torch.nn.Conv1d(6, 1, 2, 1, 1)
+    )  # even kernel
+    assert not timemajor.fuses_transposed_then_conv(up, torch.nn.Conv1d(5, 1, 3, 1, 1))  # channels
+    odd = torch.nn.ConvTranspose1d(4, 6, 6, 3, 1)
+    assert not timemajor.fuses_transposed_then_conv(odd, torch.nn.Conv1d(6, 1, 3, 1, 1))

@@ -199,8 +199,22 @@ class LevelAutoencoder(nn.Module):
     def decode_features(self, z: torch.Tensor) -> torch.Tensor:
         """(B, emb, T // hop) code vectors -> (B, T) audio."""
         if tm.fast_path_applies(self, z):
-            return time_major(self.decoder, z.transpose(1, 2))[:, :, 0]
+            return self._decode_time_major(z.transpose(1, 2))[:, :, 0]
         return self.decoder(z)[:, 0]
+
+    def _decode_time_major(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder on time-major (B, T // hop, emb): its last up-sampling and the output
+        conv run as one linear map (``tm.transposed_then_conv1d``), with no emb-wide tensor
+        at the audio rate between them."""
+        *blocks, last, final = self.decoder
+        for block in blocks:
+            h = time_major(block, h)
+        *body, up = last.net
+        for layer in body:
+            h = time_major(layer, h)
+        if tm.fuses_transposed_then_conv(up, final):
+            return tm.transposed_then_conv1d(h, up, final)
+        return time_major(final, time_major(up, h))
 
 
 @dataclass
@@ -278,13 +292,16 @@ class VQVAE(nn.Module):
 
         audio = batch["audio"]
         out = self(audio)
+        # The target's spectra once for the three levels' estimates of it.
+        fast = self.spectral.fast_path_applies(audio)
+        reference = self.spectral.reference(audio) if fast else None
         total = audio.new_zeros(())
         parts: dict[str, Any] = {}
         for level, (recon, commit, stats) in enumerate(
             zip(out.recons, out.commit, out.stats, strict=True)
         ):
             l2 = F.mse_loss(recon, audio) / power
-            spec = self.spectral(recon, audio)
+            spec = self.spectral(recon, audio, reference)
             cfg = self.cfg
             loss = cfg.l2_weight * l2 + cfg.spectral_weight * spec + cfg.commit * commit
             total = total + loss

@@ -329,3 +329,107 @@ def gated_activation(a: torch.Tensor, dim: int = 1) -> torch.Tensor:
 def gate(a: torch.Tensor) -> torch.Tensor:
     """WaveNet's gated activation over the last dim: tanh(filter) * sigmoid(gate)."""
     return _Gate.apply(a)
+
+
+def fuses_transposed_then_conv(up: nn.Module, conv: nn.Module) -> bool:
+    """Whether :func:`transposed_then_conv1d` computes ``conv(up(x))``."""
+    if not (isinstance(up, nn.ConvTranspose1d) and isinstance(conv, nn.Conv1d)):
+        return False
+    (s,), (k,) = up.stride, conv.kernel_size
+    return (
+        up.kernel_size == (2 * s,)
+        and up.padding == (s // 2,)
+        and s % 2 == 0
+        and up.output_padding == (0,)
+        and up.dilation == (1,)
+        and up.groups == 1
+        and conv.stride == (1,)
+        and conv.dilation == (1,)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and k % 2 == 1
+        and conv.padding == ((k - 1) // 2,)
+        and conv.in_channels == up.out_channels
+    )
+
+
+def transposed_then_conv1d(
+    x: torch.Tensor, up: nn.ConvTranspose1d, conv: nn.Conv1d
+) -> torch.Tensor:
+    """``conv(up(x))`` on time-major ``x`` (B, U, C_in) -> (B, U * s, C_final), without the
+    (B, U * s, C_mid) tensor between them.
+
+    ``up`` is ``ConvTranspose1d(kernel 2s, stride s, padding s // 2)`` (s even) and ``conv``
+    a stride-1 ``Conv1d`` of odd kernel with "same" zero padding and a narrow output (the
+    VQ-VAE decoder's last up-sampling into 64 channels, then its 64 -> 1 output conv). Both
+    are linear, so output phase r of frame u is a sum over the input frames u + delta of
+    ``x[u + delta] @ A[delta, r]``, where A collects the products of ``up``'s and ``conv``'s
+    taps (a few (C_in, C_final) matrices): one GEMM reads ``x`` once, and its backward writes
+    the input gradient once, where the two convolutions passed a 64-channel tensor at the
+    output rate several times each way. The composite is exact but for what the two padding
+    rules cut: ``conv``'s zero padding at the two ends (no bias there, nor the cropped
+    output rows of ``up``), corrected on the few edge samples.
+    """
+    s, p = up.stride[0], up.stride[0] // 2
+    w_up, w_conv = up.weight, conv.weight  # (C_in, C_mid, 2s), (C_final, C_mid, K)
+    k_conv = w_conv.shape[2]
+    pad = conv.padding[0]
+    batch, frames, c_in = x.shape
+    c_out = w_conv.shape[0]
+    length = frames * s
+    # v[q, k] = up's tap q then conv's tap k: (C_in, C_final)
+    v = torch.einsum("imq,fmk->qkif", w_up, w_conv)
+    # Output s*u + r, conv tap k reads mid row s*u + r + k - pad, which up's tap q writes
+    # from input u + delta when q = r + k - pad + p - s * delta.
+    terms: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for r in range(s):
+        for k in range(k_conv):
+            for q in range(2 * s):
+                shift = r + k - pad + p - q
+                if shift % s == 0:
+                    terms.setdefault((shift // s, r), []).append(v[q, k])
+    deltas = sorted({d for d, _ in terms})
+    zero = v.new_zeros(c_in, c_out)
+    table = torch.stack(
+        [
+            torch.stack([sum(terms.get((d, r), [zero])) for r in range(s)])  # (s, C_in, C_f)
+            for d in deltas
+        ]
+    )  # (D, s, C_in, C_final)
+    products = (x.reshape(-1, c_in) @ table.permute(2, 0, 1, 3).reshape(c_in, -1)).view(
+        batch, frames, len(deltas), s * c_out
+    )
+    # out[u] = sum over delta of products[u + delta, delta] (inputs outside [0, frames) give 0)
+    out = products[:, :, deltas.index(0)] if 0 in deltas else x.new_zeros(batch, frames, s * c_out)
+    for j, d in enumerate(deltas):
+        if d != 0:
+            lo, hi = max(0, -d), min(frames, frames - d)
+            part = products[:, lo + d : hi + d, j]
+            out = torch.cat([out[:, :lo], out[:, lo:hi] + part, out[:, hi:]], 1)
+    out = out.reshape(batch, length, c_out)
+    # Biases: conv's, plus up's through every conv tap that reads inside [0, length).
+    through = torch.einsum("m,fmk->kf", up.bias, w_conv) if up.bias is not None else None
+    inner = conv.bias if conv.bias is not None else x.new_zeros(c_out)
+    if through is not None:
+        inner = inner + through.sum(0)
+    out = out + inner
+    # Edge corrections: conv tap k at output t reads mid row t + k - pad outside [0, length):
+    # zero padding there, not up's bias, nor up's cropped rows.
+    fixes = []
+    for t in list(range(min(pad, length))) + list(range(max(0, length - pad), length)):
+        fix = x.new_zeros(batch, c_out)
+        for k in range(k_conv):
+            mid = t + k - pad
+            if 0 <= mid < length:
+                continue
+            if through is not None:
+                fix = fix - through[k]
+            for q in range(2 * s):
+                u, rem = divmod(mid + p - q, s)
+                if rem == 0 and 0 <= u < frames:
+                    fix = fix - x[:, u] @ v[q, k]
+        fixes.append((t, fix))
+    if fixes:
+        rows = torch.tensor([t for t, _ in fixes])
+        out = out.index_add(1, rows, torch.stack([f for _, f in fixes], 1))
+    return out

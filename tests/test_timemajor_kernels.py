@@ -147,3 +147,48 @@ def test_transposed_then_conv_is_only_taken_for_the_shapes_it_computes() -> None
     assert not timemajor.fuses_transposed_then_conv(up, torch.nn.Conv1d(5, 1, 3, 1, 1))  # channels
     odd = torch.nn.ConvTranspose1d(4, 6, 6, 3, 1)
     assert not timemajor.fuses_transposed_then_conv(odd, torch.nn.Conv1d(6, 1, 3, 1, 1))
+
+
+@pytest.mark.parametrize("pre_relu", [True, False])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_fused_residual_block_is_the_modules_in_value_and_gradient(
+    pre_relu: bool, overwrite: bool
+) -> None:
+    """x + res(relu(conv(relu?(x)))) as one autograd node with fused element-wise passes,
+    against nn.Conv1d: output and the gradients of the input and all four parameters."""
+    torch.manual_seed(4)
+    conv = torch.nn.Conv1d(6, 5, 3, padding=2, dilation=2)
+    res = torch.nn.Conv1d(5, 6, 1)
+    leaf = torch.randn(3, 40, 6, requires_grad=True)
+    expected_in = leaf.transpose(1, 2)
+    inner = F.relu(expected_in) if pre_relu else expected_in
+    expected = leaf + res(F.relu(conv(inner))).transpose(1, 2)
+    x = leaf * 1.0  # an intermediate the block may overwrite
+    got = timemajor.residual_block(x, conv, res, 2, pre_relu, overwrite=overwrite)
+    assert torch.allclose(got, expected, atol=1e-6)
+    if overwrite and pre_relu:
+        assert got.data_ptr() == x.data_ptr()  # the sum went into x's memory
+    grad = torch.randn_like(expected)
+    params = [leaf, conv.weight, conv.bias, res.weight, res.bias]
+    for a, b in zip(
+        torch.autograd.grad(got, params, grad),
+        torch.autograd.grad(expected, params, grad),
+        strict=True,
+    ):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_residual_block_keeps_the_callers_tensor_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conv, res = torch.nn.Conv1d(4, 4, 3, padding=1), torch.nn.Conv1d(4, 4, 1)
+    x = torch.randn(2, 16, 4)
+    before = x.clone()
+    with torch.no_grad():
+        out = timemajor.residual_block(x, conv, res, 1, pre_relu=True)
+        assert torch.equal(x, before) and out.data_ptr() != x.data_ptr()
+        # Without numba (or off float32) the torch composition computes the same block.
+        monkeypatch.setattr(timemajor.relu_fused, "available", lambda: False)
+        assert torch.allclose(
+            timemajor.residual_block(x, conv, res, 1, pre_relu=True), out, atol=1e-6
+        )

@@ -46,24 +46,23 @@ def _conv_time_major(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> t
     return conv(x.transpose(1, 2)).transpose(1, 2)
 
 
-def time_major(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Apply a conv stack of this file to time-major (B, T, C) ``x`` (the fast path)."""
+def time_major(module: nn.Module, x: torch.Tensor, owned: bool = False) -> torch.Tensor:
+    """Apply a conv stack of this file to time-major (B, T, C) ``x`` (the fast path).
+
+    ``owned``: ``x`` is an intermediate of the stack that nothing else reads, so a residual
+    block may write its sum into it (every layer's output after the first is).
+    """
     if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
         return _conv_time_major(module, x)
     if isinstance(module, ResConv1DBlock):
-        inner = F.relu(_conv_time_major(module.conv, F.relu(x)))
-        flat = torch.addmm(
-            x.reshape(-1, x.shape[-1]),
-            inner.reshape(-1, inner.shape[-1]),
-            module.out.weight[:, :, 0].t(),
-        )
-        return flat.add_(module.out.bias).view(x.shape)
+        left = module.conv.padding[0]
+        return tm.residual_block(x, module.conv, module.out, left, pre_relu=True, overwrite=owned)
     if isinstance(module, nn.Sequential):
-        for child in module:
-            x = time_major(child, x)
+        for i, child in enumerate(module):
+            x = time_major(child, x, owned or i > 0)
         return x
     if isinstance(module, (Resnet1D, EncoderConvBlock, DecoderConvBlock)):
-        return time_major(next(iter(module.children())), x)
+        return time_major(next(iter(module.children())), x, owned)
     return module(x.transpose(1, 2)).transpose(1, 2)
 
 
@@ -207,11 +206,11 @@ class LevelAutoencoder(nn.Module):
         conv run as one linear map (``tm.transposed_then_conv1d``), with no emb-wide tensor
         at the audio rate between them."""
         *blocks, last, final = self.decoder
-        for block in blocks:
-            h = time_major(block, h)
+        for i, block in enumerate(blocks):
+            h = time_major(block, h, owned=i > 0)
         *body, up = last.net
-        for layer in body:
-            h = time_major(layer, h)
+        for i, layer in enumerate(body):
+            h = time_major(layer, h, owned=bool(blocks) or i > 0)
         if tm.fuses_transposed_then_conv(up, final):
             return tm.transposed_then_conv1d(h, up, final)
         return time_major(final, time_major(up, h))

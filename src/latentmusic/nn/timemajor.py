@@ -29,9 +29,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from latentmusic.nn import gate_fused
+from latentmusic.nn import gate_fused, relu_fused
 
 # One tap: (time offset read by output row t, first input column, first output column).
 Tap = tuple[int, int, int]
@@ -81,6 +82,95 @@ def _covering_tap(
     return None
 
 
+def _taps_forward(
+    x: torch.Tensor,
+    mats: Sequence[torch.Tensor],
+    taps: Sequence[Tap],
+    out: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> None:
+    """out[b, t, o0:o0+n] = sum over taps of x[b, t + off, i0:i0+k] @ W, plus ``bias`` rows
+    (1 or B, frames, c_out); ``x`` contiguous, ``out`` freshly allocated."""
+    batch, t_in, c_in = x.shape
+    _, t_out, c_out = out.shape
+    flat_x, flat_out = x.view(-1, c_in), out.view(-1, c_out)
+    # The tap that covers every output element writes the output (and a constant bias)
+    # in one GEMM; zero-filling or copying the bias first was a full extra pass.
+    first = _covering_tap(taps, mats, t_in, t_out, c_out, output=True)
+    per_frame = bias is not None and bias.shape[:2] != (1, 1)
+    if first is None or per_frame:
+        first = None
+        if bias is None:
+            out.zero_()
+        else:  # bias (1 or B, frames, c_out): row t reads frame t // (t_out // frames)
+            frames = bias.shape[1]
+            out.view(batch, frames, t_out // frames, c_out).copy_(bias.unsqueeze(2))
+    else:
+        i0, w = taps[first][1], mats[first]
+        if bias is None:
+            torch.mm(flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
+        else:
+            torch.addmm(bias.reshape(-1), flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
+    for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
+        if j == first:
+            continue
+        k, n = w.shape
+        lo, hi = _rows(t_in, t_out, off)
+        if hi <= lo:
+            continue
+        if off == 0 and t_in == t_out:
+            flat_out[:, o0 : o0 + n].addmm_(flat_x[:, i0 : i0 + k], w)
+        else:
+            out[:, lo:hi, o0 : o0 + n].baddbmm_(
+                x[:, lo + off : hi + off, i0 : i0 + k], w.expand(batch, k, n)
+            )
+
+
+def _taps_input_grad(
+    grad: torch.Tensor, mats: Sequence[torch.Tensor], taps: Sequence[Tap], dx: torch.Tensor
+) -> None:
+    """dx = the transposed taps applied to ``grad`` (contiguous), written into fresh ``dx``."""
+    batch, t_in, c_in = dx.shape
+    _, t_out, c_out = grad.shape
+    flat_g, flat_dx = grad.view(-1, c_out), dx.view(-1, c_in)
+    first = _covering_tap(taps, mats, t_in, t_out, c_in, output=False)
+    if first is None:
+        dx.zero_()
+    else:
+        o0, w = taps[first][2], mats[first]
+        torch.mm(flat_g[:, o0 : o0 + w.shape[1]], w.t(), out=flat_dx)
+    for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
+        if j == first:
+            continue
+        k, n = w.shape
+        lo, hi = _rows(t_in, t_out, off)
+        if hi <= lo:
+            continue
+        if off == 0 and t_in == t_out:
+            flat_dx[:, i0 : i0 + k].addmm_(flat_g[:, o0 : o0 + n], w.t())
+        else:
+            dx[:, lo + off : hi + off, i0 : i0 + k].baddbmm_(
+                grad[:, lo:hi, o0 : o0 + n], w.t().expand(batch, n, k)
+            )
+
+
+def _taps_weight_grad(
+    x: torch.Tensor, grad: torch.Tensor, w: torch.Tensor, tap: Tap
+) -> torch.Tensor:
+    """The gradient of one tap's matrix: the input rows it read against the output gradient."""
+    off, i0, o0 = tap
+    k, n = w.shape
+    batch, t_in, c_in = x.shape
+    t_out = grad.shape[1]
+    lo, hi = _rows(t_in, t_out, off)
+    if hi <= lo:
+        return torch.zeros_like(w)
+    if off == 0 and t_in == t_out:
+        return x.view(-1, c_in)[:, i0 : i0 + k].t() @ grad.view(-1, grad.shape[-1])[:, o0 : o0 + n]
+    src = x[:, lo + off : hi + off, i0 : i0 + k]
+    return torch.bmm(src.transpose(1, 2), grad[:, lo:hi, o0 : o0 + n]).sum(0)
+
+
 class _TapConv(torch.autograd.Function):
     """out[b, t, o0:o0+n] += x[b, t + off, i0:i0+k] @ W  for every tap, plus bias rows."""
 
@@ -95,39 +185,8 @@ class _TapConv(torch.autograd.Function):
         *mats: torch.Tensor,
     ) -> torch.Tensor:
         x = x.contiguous()
-        batch, t_in, c_in = x.shape
-        out = x.new_empty(batch, t_out, c_out)
-        flat_x, flat_out = x.view(-1, c_in), out.view(-1, c_out)
-        # The tap that covers every output element writes the output (and a constant bias)
-        # in one GEMM; zero-filling or copying the bias first was a full extra pass.
-        first = _covering_tap(taps, mats, t_in, t_out, c_out, output=True)
-        per_frame = bias is not None and bias.shape[:2] != (1, 1)
-        if first is None or per_frame:
-            first = None
-            if bias is None:
-                out.zero_()
-            else:  # bias (1 or B, frames, c_out): row t reads frame t // (t_out // frames)
-                frames = bias.shape[1]
-                out.view(batch, frames, t_out // frames, c_out).copy_(bias.unsqueeze(2))
-        else:
-            i0, w = taps[first][1], mats[first]
-            if bias is None:
-                torch.mm(flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
-            else:
-                torch.addmm(bias.view(-1), flat_x[:, i0 : i0 + w.shape[0]], w, out=flat_out)
-        for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
-            if j == first:
-                continue
-            k, n = w.shape
-            lo, hi = _rows(t_in, t_out, off)
-            if hi <= lo:
-                continue
-            if off == 0 and t_in == t_out:
-                flat_out[:, o0 : o0 + n].addmm_(flat_x[:, i0 : i0 + k], w)
-            else:
-                out[:, lo:hi, o0 : o0 + n].baddbmm_(
-                    x[:, lo + off : hi + off, i0 : i0 + k], w.expand(batch, k, n)
-                )
+        out = x.new_empty(x.shape[0], t_out, c_out)
+        _taps_forward(x, mats, taps, out, bias)
         ctx.taps, ctx.has_bias = taps, bias is not None
         ctx.bias_shape = None if bias is None else tuple(bias.shape)
         ctx.save_for_backward(x, *mats)
@@ -137,46 +196,15 @@ class _TapConv(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
         x, *mats = ctx.saved_tensors
         grad = grad.contiguous()
-        batch, t_in, c_in = x.shape
-        _, t_out, c_out = grad.shape
-        flat_x, flat_g = x.view(-1, c_in), grad.view(-1, c_out)
+        batch, t_out, c_out = grad.shape
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = x.new_empty(batch, t_in, c_in)
-            flat_dx = dx.view(-1, c_in)
-            first = _covering_tap(ctx.taps, mats, t_in, t_out, c_in, output=False)
-            if first is None:
-                dx.zero_()
-            else:
-                o0, w = ctx.taps[first][2], mats[first]
-                torch.mm(flat_g[:, o0 : o0 + w.shape[1]], w.t(), out=flat_dx)
-            for j, ((off, i0, o0), w) in enumerate(zip(ctx.taps, mats, strict=True)):
-                if j == first:
-                    continue
-                k, n = w.shape
-                lo, hi = _rows(t_in, t_out, off)
-                if hi <= lo:
-                    continue
-                if off == 0 and t_in == t_out:
-                    flat_dx[:, i0 : i0 + k].addmm_(flat_g[:, o0 : o0 + n], w.t())
-                else:
-                    dx[:, lo + off : hi + off, i0 : i0 + k].baddbmm_(
-                        grad[:, lo:hi, o0 : o0 + n], w.t().expand(batch, n, k)
-                    )
-        dmats = []
-        for i, ((off, i0, o0), w) in enumerate(zip(ctx.taps, mats, strict=True)):
-            if not ctx.needs_input_grad[5 + i]:
-                dmats.append(None)
-                continue
-            k, n = w.shape
-            lo, hi = _rows(t_in, t_out, off)
-            if hi <= lo:
-                dmats.append(torch.zeros_like(w))
-            elif off == 0 and t_in == t_out:
-                dmats.append(flat_x[:, i0 : i0 + k].t() @ flat_g[:, o0 : o0 + n])
-            else:
-                src = x[:, lo + off : hi + off, i0 : i0 + k]
-                dmats.append(torch.bmm(src.transpose(1, 2), grad[:, lo:hi, o0 : o0 + n]).sum(0))
+            dx = torch.empty_like(x)
+            _taps_input_grad(grad, mats, ctx.taps, dx)
+        dmats = [
+            _taps_weight_grad(x, grad, w, tap) if ctx.needs_input_grad[5 + i] else None
+            for i, (tap, w) in enumerate(zip(ctx.taps, mats, strict=True))
+        ]
         dbias = None
         if ctx.has_bias and ctx.needs_input_grad[1]:
             b_batch, frames, _ = ctx.bias_shape
@@ -274,6 +302,93 @@ def transposed_conv1d(x: torch.Tensor, conv: nn.ConvTranspose1d) -> torch.Tensor
     bias = None if conv.bias is None else conv.bias.repeat(s)
     out = tap_conv(x, mats, taps, t_in, s * c_out, bias)
     return out.view(batch, t_in * s, c_out)
+
+
+class _ResidualBlock(torch.autograd.Function):
+    """x + relu(conv(relu(x) or x) + b) @ W + c, each gradient written in one piece."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        x: torch.Tensor,
+        conv_bias: torch.Tensor,
+        res_weight: torch.Tensor,
+        res_bias: torch.Tensor,
+        pre_relu: bool,
+        overwrite: bool,
+        taps: tuple[Tap, ...],
+        *mats: torch.Tensor,
+    ) -> torch.Tensor:
+        overwrite = overwrite and pre_relu and x.is_contiguous()  # x itself is not saved
+        x = x.contiguous()
+        inner = torch.relu(x) if pre_relu else x
+        hidden = x.new_empty(*x.shape[:2], res_weight.shape[0])
+        _taps_forward(inner, mats, taps, hidden, None)
+        relu_fused.bias_relu_(hidden, conv_bias)
+        flat_hidden = hidden.view(-1, hidden.shape[-1])
+        ctx.taps, ctx.pre_relu = taps, pre_relu
+        ctx.save_for_backward(inner, hidden, res_weight, *mats)
+        if overwrite:  # the sum into x's own memory: no copy of x first
+            ctx.mark_dirty(x)
+            x.view(-1, x.shape[-1]).addmm_(flat_hidden, res_weight).add_(res_bias)
+            return x
+        out = torch.addmm(x.view(-1, x.shape[-1]), flat_hidden, res_weight)
+        return out.add_(res_bias).view(x.shape)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
+        inner, hidden, res_weight, *mats = ctx.saved_tensors
+        grad = grad.contiguous()
+        flat_g = grad.view(-1, grad.shape[-1])
+        d_res_bias = flat_g.sum(0)
+        d_res_weight = hidden.view(-1, hidden.shape[-1]).t() @ flat_g
+        d_hidden = flat_g @ res_weight.t()
+        d_conv_bias = relu_fused.relu_grad_colsum_(d_hidden, hidden)
+        d_hidden = d_hidden.view(hidden.shape)
+        dmats = [
+            _taps_weight_grad(inner, d_hidden, w, tap)
+            for tap, w in zip(ctx.taps, mats, strict=True)
+        ]
+        dx = torch.empty_like(inner)
+        _taps_input_grad(d_hidden, mats, ctx.taps, dx)
+        if ctx.pre_relu:  # inner = relu(x): its gradient passes where inner > 0
+            relu_fused.masked_add_(dx, inner, grad)
+        else:
+            dx.add_(grad)
+        return (dx, d_conv_bias, d_res_weight, d_res_bias, None, None, None, *dmats)
+
+
+def residual_block(
+    x: torch.Tensor,
+    conv: nn.Conv1d,
+    res: nn.Conv1d,
+    left: int,
+    pre_relu: bool,
+    overwrite: bool = False,
+) -> torch.Tensor:
+    """``x + res(relu(conv(relu(x))))`` (``pre_relu``) or ``x + res(relu(conv(x)))`` on
+    time-major ``x``: ``conv`` a stride-1 conv with ``left`` zero padding before the input
+    and an output as long as it, ``res`` a 1x1 back to the width of ``x``.
+
+    The residual unit of the VQ-VAE stacks and of the non-causal WaveNet encoders. In
+    float32 with numba it is one autograd node whose element-wise steps are fused
+    (:mod:`latentmusic.nn.relu_fused`): the conv's bias and ReLU in one in-place pass, and
+    in the backward the ReLU's gradient with the bias's, and the input ReLU's with the
+    residual sum, where autograd made a pass of each. ``overwrite`` lets a ``pre_relu``
+    block write its sum into ``x`` (the caller's own intermediate, which nothing else
+    reads) instead of a copy of it.
+    """
+    res_weight = res.weight[:, :, 0].t()
+    conv_bias = conv.bias if conv.bias is not None else x.new_zeros(conv.out_channels)
+    res_bias = res.bias if res.bias is not None else x.new_zeros(res.out_channels)
+    if relu_fused.available() and x.dtype == torch.float32:
+        mats, taps = conv_taps(conv.weight, conv.dilation[0], left)
+        return _ResidualBlock.apply(
+            x, conv_bias, res_weight, res_bias, pre_relu, overwrite, tuple(taps), *mats
+        )
+    hidden = F.relu(conv1d(F.relu(x) if pre_relu else x, conv, left))
+    flat = torch.addmm(x.reshape(-1, x.shape[-1]), hidden.reshape(-1, hidden.shape[-1]), res_weight)
+    return flat.add_(res_bias).view(x.shape)
 
 
 class _Gate(torch.autograd.Function):

@@ -149,9 +149,8 @@ class NonCausalWaveNetEncoder(nn.Module):
         left = (self.kernel - 1) // 2  # _same's left padding at dilation 1
         h = tm.conv1d(x.transpose(1, 2), self.start, left)
         for conv, res, d in zip(self.dilated, self.residual, self.dilations, strict=True):
-            inner = F.relu(h) if self.style == "nsynth" else h
-            a = F.relu(tm.conv1d(inner, conv, (self.kernel - 1) * d // 2))
-            h = _residual_add(h, a, res)
+            left = (self.kernel - 1) * d // 2
+            h = tm.residual_block(h, conv, res, left, self.style == "nsynth", overwrite=True)
         batch, length, channels = h.shape
         frames = length // self.pool
         pooled = h[:, : frames * self.pool].reshape(batch, frames, self.pool, channels).mean(2)

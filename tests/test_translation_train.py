@@ -57,8 +57,8 @@ def test_pitch_augmentation_touches_only_the_encoder_input() -> None:
     module = TranslationModule(PRESETS["tiny"], ["a", "b"])
     seen: dict[str, list[torch.Tensor]] = {"encoder": [], "decoder": []}
     module.model.encoder.register_forward_hook(lambda m, args, out: seen["encoder"].append(args[0]))
-    for dec in module.model.decoders:
-        dec.register_forward_hook(lambda m, args, out: seen["decoder"].append(args[0]))
+    for dec in module.model.decoders:  # the training loss reads time-major logits
+        dec.logits_time_major = _spy(dec.logits_time_major, seen["decoder"])
     batch["audio"], batch["encoder_audio"] = (
         batch["audio"][:, :1600],
         batch["encoder_audio"][:, :1600],
@@ -68,6 +68,14 @@ def test_pitch_augmentation_touches_only_the_encoder_input() -> None:
     codes = torch.cat(seen["decoder"])
     order = torch.cat([(batch["domain"] == k).nonzero()[:, 0] for k in (0, 1)])
     assert torch.equal(codes, mu_law_encode(batch["audio"])[order])  # clean audio, per domain
+
+
+def _spy(method, calls: list[torch.Tensor]):  # noqa: ANN001, ANN202
+    def wrapped(codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        calls.append(codes)
+        return method(codes, cond)
+
+    return wrapped
 
 
 # ----------------------------------------------------------------------------- confusion

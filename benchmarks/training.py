@@ -16,7 +16,7 @@ second, FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`
 reference path (matrix products and convolutions, forward and backward; elementwise ops,
 FFTs and the optimiser are not counted) and the GFLOP/s that gives for each path, as a
 fraction of the FP32 peak computed from the CPU flags and clock (see :func:`cpu_peak`), and
-the peak memory of a step: the growth of the peak resident set (``ru_maxrss``) over one
+the peak memory of a step: the growth of the peak resident set (``VmHWM``) over one
 step in a fresh subprocess (the first step of a process is where it peaks), at the first
 thread count.
 Like ``latentmusic train``, the process keeps freed memory (``keep_freed_memory``).
@@ -260,14 +260,27 @@ def measure_memory(family: str, fast: bool, threads: int) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["peak_mib"])
 
 
+def _peak_rss_kib() -> int:
+    """This process's peak resident set in KiB: ``VmHWM`` of ``/proc/self/status`` where
+    there is one. ``ru_maxrss`` is a fallback only: Linux carries it across ``execve``, so a
+    child started by a large parent reads the parent's peak (every growth then came out 0)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _memory_child(family: str, path: str, threads: int) -> None:
     torch.set_num_threads(threads)
     keep_freed_memory()
     job = build(family)
     use_fast_path(job.model, path == "fast")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _peak_rss_kib()
     step(job)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _peak_rss_kib()
     print(json.dumps({"peak_mib": round((after - before) / 1024, 1)}))
 
 

@@ -12,6 +12,7 @@ from latentmusic.audio.spectral import (
     _stft_mag,
     frame_spectrum,
 )
+from latentmusic.errors import InputError
 
 
 @pytest.mark.parametrize(("n_fft", "hop", "win"), [(2048, 240, 1200), (512, 50, 240), (64, 16, 64)])
@@ -99,5 +100,5 @@ def test_the_stft_path_runs_where_the_fused_one_does_not() -> None:
 def test_the_fused_distance_refuses_a_reference_of_another_shape() -> None:
     padded = torch.randn(2, 1000)
     window = torch.hann_window(256)
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(InputError, match="do not match"):
         spectral_fused.framed_distance(padded, window, torch.rand(2, 5, 129), 64)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from latentmusic.audio.spectral import MAG_FLOOR
+from latentmusic.errors import InputError
 from latentmusic.nn.numba_support import jit as _jit
 from latentmusic.nn.numba_support import launch_parallel, numba
 
@@ -94,7 +95,9 @@ class _FramedDistance(torch.autograd.Function):
         pairs = torch.view_as_real(spec).reshape(batch, -1, 2)
         flat_ref = ref.contiguous().reshape(batch, -1)
         if flat_ref.shape[1] != pairs.shape[1]:
-            raise ValueError(f"reference {tuple(ref.shape)} does not match {tuple(spec.shape)}")
+            raise InputError(
+                f"Reference spectra {tuple(ref.shape)} do not match {tuple(spec.shape)}."
+            )
         partial = np.empty((batch, -(-flat_ref.shape[1] // BLOCK)), dtype=np.float64)
         launch_parallel(_forward, pairs.numpy(), flat_ref.numpy(), partial)
         distance = torch.from_numpy(np.sqrt(partial.sum(1))).to(torch.float32)

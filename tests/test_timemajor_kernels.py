@@ -192,3 +192,26 @@ def test_residual_block_keeps_the_callers_tensor_unless_told(
         assert torch.allclose(
             timemajor.residual_block(x, conv, res, 1, pre_relu=True), out, atol=1e-6
         )
+
+
+@pytest.mark.parametrize("bias_batch", [1, 3])
+def test_fused_gate_with_per_frame_bias_matches_the_sum_then_the_gate(bias_batch: int) -> None:
+    """The decoder's conditioning rows read by the gate kernel (never added into ``a``):
+    output, the gradient of ``a`` and the per-frame bias gradient against torch."""
+    torch.manual_seed(5)
+    a = (torch.randn(3, 40, 16) * 3).requires_grad_()
+    bias = torch.randn(bias_batch, 5, 16, requires_grad=True)  # 5 frames of 8 rows
+    assert timemajor._fused_gate_applies(a)
+    out = timemajor.gate(a, bias)
+    summed = (a.view(3, 5, 8, 16) + bias.unsqueeze(2)).view(3, 40, 16)
+    ref = _reference_gate(summed)
+    assert torch.allclose(out, ref, atol=1e-6)
+    grad = torch.randn_like(ref)
+    got = torch.autograd.grad(out, (a, bias), grad)
+    want = torch.autograd.grad(ref, (a, bias), grad)
+    assert got[1].shape == (bias_batch, 5, 16)
+    for x, y in zip(got, want, strict=True):
+        assert torch.allclose(x, y, atol=1e-5)
+    # Off the fused path (float64) the same call adds the rows first, in torch.
+    a64, bias64 = a.detach().double(), bias.detach().double()
+    assert torch.allclose(timemajor.gate(a64, bias64), ref.detach().double(), atol=1e-6)

@@ -59,6 +59,75 @@ if numba is not None:
                     d[i, r + j] = g * t * s * (one - s)
 
 
+if numba is not None:
+
+    @jit_par
+    def _forward_frames(a, bias, out, hop):  # noqa: ANN001, ANN202
+        # a (B, T, 2R), bias (1 or B, F, 2R) added to rows f * hop .. (f + 1) * hop - 1
+        batch, _, r = out.shape
+        frames = bias.shape[1]
+        for task in prange(batch * frames):
+            b, f = task // frames, task % frames
+            bb = b if bias.shape[0] > 1 else 0
+            for i in range(f * hop, (f + 1) * hop):
+                for j in range(r):
+                    out[b, i, j] = _tanh(a[b, i, j] + bias[bb, f, j]) * _sigmoid(
+                        a[b, i, r + j] + bias[bb, f, r + j]
+                    )
+
+    @jit_par
+    def _backward_frames(a, bias, grad, d, d_bias):  # noqa: ANN001, ANN202
+        # Also the bias's gradient per (example, frame): the sum of d over the frame's rows.
+        batch, _, r = grad.shape
+        frames = bias.shape[1]
+        hop = grad.shape[1] // frames
+        one = np.float32(1.0)
+        for task in prange(batch * frames):
+            b, f = task // frames, task % frames
+            bb = b if bias.shape[0] > 1 else 0
+            acc = np.zeros(2 * r, dtype=np.float64)
+            for i in range(f * hop, (f + 1) * hop):
+                for j in range(r):
+                    t = _tanh(a[b, i, j] + bias[bb, f, j])
+                    s = _sigmoid(a[b, i, r + j] + bias[bb, f, r + j])
+                    g = grad[b, i, j]
+                    df = g * s * (one - t * t)
+                    dg = g * t * s * (one - s)
+                    d[b, i, j] = df
+                    d[b, i, r + j] = dg
+                    acc[j] += df
+                    acc[r + j] += dg
+            for j in range(2 * r):
+                d_bias[b, f, j] = acc[j]
+
+
+def gate_forward_frames(a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The gate of ``a`` (B, T, 2R) plus per-frame ``bias`` rows (1 or B, F, 2R), frame f
+    covering rows f * T / F .. (f + 1) * T / F - 1, without writing ``a + bias`` first."""
+    out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
+    hop = a.shape[1] // bias.shape[1]
+    launch_parallel(_forward_frames, a.numpy(), bias.contiguous().numpy(), out.numpy(), hop)
+    return out
+
+
+def gate_backward_frames(
+    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`gate_forward_frames` for ``a`` and per (example, frame) for the
+    bias, (B, F, 2R) (summed over examples by the caller for a shared bias)."""
+    d = torch.empty_like(a)
+    d_bias = torch.empty(a.shape[0], bias.shape[1], a.shape[2], dtype=torch.float64)
+    launch_parallel(
+        _backward_frames,
+        a.numpy(),
+        bias.contiguous().numpy(),
+        grad.contiguous().numpy(),
+        d.numpy(),
+        d_bias.numpy(),
+    )
+    return d, d_bias.to(a.dtype)
+
+
 def _rows(x: torch.Tensor) -> np.ndarray:
     return x.reshape(-1, x.shape[-1]).numpy()
 

@@ -420,6 +420,26 @@ class _Gate(torch.autograd.Function):
         return torch.cat((d_filter, d_gate), -1)
 
 
+class _GateFrames(torch.autograd.Function):
+    """:class:`_Gate` of ``a`` plus per-frame bias rows, the sum never written (fused only)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, a: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        a = a.contiguous()
+        ctx.save_for_backward(a, bias)
+        return gate_fused.gate_forward_frames(a, bias)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
+        a, bias = ctx.saved_tensors
+        d_a, d_bias = gate_fused.gate_backward_frames(a, bias, grad)
+        if bias.shape[0] == 1:
+            d_bias = d_bias.sum(0, keepdim=True)
+        return d_a, d_bias
+
+
 FUSED_GATE = True  # benchmarks/training.py turns it off to measure the lever on its own
 
 
@@ -441,9 +461,21 @@ def gated_activation(a: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return torch.tanh(filt) * torch.sigmoid(gate_half)
 
 
-def gate(a: torch.Tensor) -> torch.Tensor:
-    """WaveNet's gated activation over the last dim: tanh(filter) * sigmoid(gate)."""
-    return _Gate.apply(a)
+def gate(a: torch.Tensor, frame_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """WaveNet's gated activation over the last dim: tanh(filter) * sigmoid(gate).
+
+    ``frame_bias`` (1 or B, F, 2R) is added first to ``a`` (B, T, 2R), frame f to rows
+    f * T / F onwards (the decoder's per-frame conditioning); the fused kernel reads it per
+    row instead of a copy of it being written into ``a``.
+    """
+    if frame_bias is None:
+        return _Gate.apply(a)
+    if _fused_gate_applies(a) and frame_bias.dtype == a.dtype:
+        return _GateFrames.apply(a, frame_bias)
+    batch, length, width = a.shape
+    frames = frame_bias.shape[1]
+    summed = a.view(batch, frames, length // frames, width) + frame_bias.unsqueeze(2)
+    return _Gate.apply(summed.view(batch, length, width))
 
 
 def fuses_transposed_then_conv(up: nn.Module, conv: nn.Module) -> bool:

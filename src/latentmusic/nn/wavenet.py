@@ -378,8 +378,9 @@ class WaveNetDecoder(nn.Module):
             mats, taps = tm.conv_taps(
                 layer.dilated.weight, layer.dilation, (self.kernel - 1) * layer.dilation
             )
-            a = tm.tap_conv(h, mats, taps, padded, 2 * r, table[:, :, 2 * r * i : 2 * r * (i + 1)])
-            g = tm.gate(a).reshape(-1, r)
+            # The layer's conditioning rows go in with the gate, not copied into a first.
+            a = tm.tap_conv(h, mats, taps, padded, 2 * r)
+            g = tm.gate(a, table[:, :, 2 * r * i : 2 * r * (i + 1)]).reshape(-1, r)
             s = s.addmm_(g, layer.skip.weight[:, :, 0].t())
             if layer.res is not None:
                 h = _residual_add(h, g, layer.res)

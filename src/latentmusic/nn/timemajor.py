@@ -319,7 +319,9 @@ class _ResidualBlock(torch.autograd.Function):
         taps: tuple[Tap, ...],
         *mats: torch.Tensor,
     ) -> torch.Tensor:
-        overwrite = overwrite and pre_relu and x.is_contiguous()  # x itself is not saved
+        # x itself is not saved; a view would make autograd clone its base's gradient
+        # (CopySlices), which costs more than the copy it saves.
+        overwrite = overwrite and pre_relu and x.is_contiguous() and not x._is_view()
         x = x.contiguous()
         inner = torch.relu(x) if pre_relu else x
         hidden = x.new_empty(*x.shape[:2], res_weight.shape[0])
@@ -543,9 +545,27 @@ def transposed_then_conv1d(
             for d in deltas
         ]
     )  # (D, s, C_in, C_final)
-    products = (x.reshape(-1, c_in) @ table.permute(2, 0, 1, 3).reshape(c_in, -1)).view(
-        batch, frames, len(deltas), s * c_out
-    )
+    # Edge terms: conv tap k at output t reads mid row t + k - pad outside [0, length):
+    # zero padding there, not up's bias, nor up's cropped rows, which up's tap q wrote from
+    # input u. Their x[u] @ v[q, k] come out of the same GEMM as extra columns (indexing x
+    # itself would give x a full-size gradient to fill and add).
+    edge_rows = list(range(min(pad, length))) + list(range(max(0, length - pad), length))
+    edges: list[tuple[int, int, int]] = []  # (output row t, conv tap k, input frame u)
+    extra: list[torch.Tensor] = []
+    for t in edge_rows:
+        for k in range(k_conv):
+            mid = t + k - pad
+            if 0 <= mid < length:
+                continue
+            for q in range(2 * s):
+                u, rem = divmod(mid + p - q, s)
+                if rem == 0 and 0 <= u < frames:
+                    edges.append((t, k, u))
+                    extra.append(v[q, k])
+    n_main = len(deltas) * s * c_out
+    weights = torch.cat([table.permute(2, 0, 1, 3).reshape(c_in, -1), *extra], 1)
+    every = (x.reshape(-1, c_in) @ weights).view(batch, frames, -1)
+    products = every[:, :, :n_main].view(batch, frames, len(deltas), s * c_out)
     # out[u] = sum over delta of products[u + delta, delta] (inputs outside [0, frames) give 0)
     out = products[:, :, deltas.index(0)] if 0 in deltas else x.new_zeros(batch, frames, s * c_out)
     for j, d in enumerate(deltas):
@@ -560,21 +580,15 @@ def transposed_then_conv1d(
     if through is not None:
         inner = inner + through.sum(0)
     out = out + inner
-    # Edge corrections: conv tap k at output t reads mid row t + k - pad outside [0, length):
-    # zero padding there, not up's bias, nor up's cropped rows.
     fixes = []
-    for t in list(range(min(pad, length))) + list(range(max(0, length - pad), length)):
+    for t in edge_rows:
         fix = x.new_zeros(batch, c_out)
         for k in range(k_conv):
-            mid = t + k - pad
-            if 0 <= mid < length:
-                continue
-            if through is not None:
+            if through is not None and not 0 <= t + k - pad < length:
                 fix = fix - through[k]
-            for q in range(2 * s):
-                u, rem = divmod(mid + p - q, s)
-                if rem == 0 and 0 <= u < frames:
-                    fix = fix - x[:, u] @ v[q, k]
+        for j, (t_edge, _, u) in enumerate(edges):
+            if t_edge == t:
+                fix = fix - every[:, u, n_main + j * c_out : n_main + (j + 1) * c_out]
         fixes.append((t, fix))
     if fixes:
         rows = torch.tensor([t for t, _ in fixes])

@@ -73,7 +73,7 @@ def _padded_window(window: torch.Tensor, n_fft: int) -> torch.Tensor:
 
 
 def frame_spectrum(
-    x: torch.Tensor, n_fft: int, hop_length: int, win_length: int, window: torch.Tensor
+    x: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor
 ) -> torch.Tensor:
     """The STFT of (B, T) ``x`` as (B, frames, n_fft // 2 + 1): ``torch.stft``'s (centred,
     reflect padding), transposed, with its frames taken as an ``unfold`` view.
@@ -81,7 +81,6 @@ def frame_spectrum(
     Why: ``unfold``'s backward adds the frames back in one kernel, where ``torch.stft``'s
     strided view scatters them with ``index_add`` after zero-filling.
     """
-    del win_length  # the window's own length
     padded = _centred_frames_input(x, n_fft, hop_length)
     return torch.fft.rfft(padded.unfold(-1, n_fft, hop_length) * _padded_window(window, n_fft))
 
@@ -242,10 +241,10 @@ class NormalisedSpectralLoss(nn.Module):
         (the batch's mean ||S||_F), for :meth:`forward`'s ``reference``."""
         out = []
         with torch.no_grad():
-            for i, (n_fft, hop, win) in enumerate(self.resolutions):
+            for i, (n_fft, hop, _) in enumerate(self.resolutions):
                 window = getattr(self, f"window{i}")
                 s_ref = _magnitude(
-                    frame_spectrum(ref.reshape(-1, ref.shape[-1]), n_fft, hop, win, window)
+                    frame_spectrum(ref.reshape(-1, ref.shape[-1]), n_fft, hop, window)
                 )
                 out.append((s_ref, s_ref.flatten(1).norm(dim=1).mean().clamp_min(1e-6)))
         return out

@@ -1,13 +1,16 @@
-"""The spectral losses' magnitude distance in one pass over memory (numba), for training on a CPU.
+"""The spectral losses' distance for training on a CPU: framing, FFT and magnitude distance
+as one autograd node whose element-wise work is one numba pass each way.
 
-Why: a multi-resolution STFT loss is cheap in FFTs and expensive in element-wise passes. In
-torch the magnitude of a complex spectrum is five kernels (square, sum, clamp, sqrt, a copy
-of the strided real and imaginary parts), the distance to the reference three more, and the
-backward pass as many again; in a profile of the Jukebox VQ-VAE step these passes, with
-``torch.stft``'s own framing (its backward scatters every frame back with ``index_add``),
-took about a fifth of the step. Here the forward reads the spectrum and the reference
-magnitudes once and writes one partial sum per block; the backward reads them once more and
-writes the spectrum's gradient, recomputing the magnitude (cheaper than storing it).
+Why: a multi-resolution STFT loss is cheap in FFTs and expensive in everything around them.
+``torch.stft``'s backward scatters every frame back with ``index_add`` into a zero-filled
+buffer; ``rfft`` of padded frames fills and copies each one, and its backward zero-fills
+the full complex spectrum; the magnitude and the distance to the reference are eight
+element-wise kernels on complex tensors, and as many again backward. In a profile of the
+Jukebox VQ-VAE step this took about a fifth of the step. Here (:func:`framed_distance`) the
+frames are an ``unfold`` view of the padded signal, one kernel reads the spectrum and the
+reference magnitudes once (one partial sum per block), and the backward's kernel writes the
+spectrum's gradient already scaled for the adjoint of ``rfft`` (an ``irfft``), recomputing
+the magnitude instead of storing it.
 
 Float32 CPU tensors only; :func:`available` is False without numba, and callers keep the
 torch path.

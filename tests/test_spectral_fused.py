@@ -83,7 +83,11 @@ def test_a_zero_distance_has_a_zero_gradient_not_nan() -> None:
     assert torch.equal(grad, torch.zeros_like(grad))
 
 
-def test_the_stft_path_runs_where_the_fused_one_does_not() -> None:
+def test_the_stft_path_runs_where_the_fused_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("the fused distance ran")
+
+    monkeypatch.setattr(spectral_fused, "framed_distance", refuse)
     loss = NormalisedSpectralLoss(DEFAULT_RESOLUTIONS)
     est64, ref64 = (
         torch.randn(2, 3000, dtype=torch.float64),
@@ -91,10 +95,12 @@ def test_the_stft_path_runs_where_the_fused_one_does_not() -> None:
     )
     assert not loss.fast_path_applies(est64)
     loss.fast_path = True
-    fused_off = float(loss(est64, ref64))
-    assert fused_off == pytest.approx(float(loss._reference_path(est64, ref64)), rel=1e-12)
+    fused_off = float(loss(est64, ref64))  # float64: torch.stft, never the kernel
+    assert fused_off == pytest.approx(float(loss._stft_path(est64, ref64)), rel=1e-12)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not loss.fast_path_applies(est64.float())
+    with pytest.raises(AssertionError, match="fused distance ran"):  # float32 does take it
+        loss(est64.float(), ref64.float())
 
 
 def test_the_fused_distance_refuses_a_reference_of_another_shape() -> None:

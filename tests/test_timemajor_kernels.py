@@ -3,6 +3,8 @@ tap convolution whose covering tap writes the output (no zero fill, bias fused).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,24 @@ from latentmusic.nn import gate_fused, timemajor
 def _reference_gate(a: torch.Tensor) -> torch.Tensor:
     r = a.shape[-1] // 2
     return torch.tanh(a[..., :r]) * torch.sigmoid(a[..., r:])
+
+
+def _assert_same_gradients(
+    got: torch.Tensor,
+    expected: torch.Tensor,
+    inputs: Sequence[torch.Tensor],
+    atol: float,
+) -> None:
+    """The gradients of ``got`` and ``expected`` for ``inputs`` under one random output
+    gradient agree to ``atol``."""
+    grad = torch.randn_like(expected)
+    for a, b in zip(
+        torch.autograd.grad(got, inputs, grad),
+        torch.autograd.grad(expected, inputs, grad),
+        strict=True,
+    ):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=atol)
 
 
 def test_fused_gate_matches_torch_in_value_and_gradient() -> None:
@@ -125,14 +145,7 @@ def test_transposed_then_conv_is_the_two_convolutions_in_float64(
     got = timemajor.transposed_then_conv1d(x, up, conv)
     assert got.shape == expected.shape == (3, 11 * stride, c_out)
     assert torch.allclose(got, expected, atol=1e-12)
-    grad = torch.randn_like(expected)
-    params = [x, up.weight, up.bias, conv.weight, conv.bias]
-    for a, b in zip(
-        torch.autograd.grad(got, params, grad),
-        torch.autograd.grad(expected, params, grad),
-        strict=True,
-    ):
-        assert torch.allclose(a, b, atol=1e-11)
+    _assert_same_gradients(got, expected, [x, up.weight, up.bias, conv.weight, conv.bias], 1e-11)
 
 
 def test_transposed_then_conv_is_only_taken_for_the_shapes_it_computes() -> None:
@@ -168,30 +181,23 @@ def test_fused_residual_block_is_the_modules_in_value_and_gradient(
     assert torch.allclose(got, expected, atol=1e-6)
     if overwrite and pre_relu:
         assert got.data_ptr() == x.data_ptr()  # the sum went into x's memory
-    grad = torch.randn_like(expected)
-    params = [leaf, conv.weight, conv.bias, res.weight, res.bias]
-    for a, b in zip(
-        torch.autograd.grad(got, params, grad),
-        torch.autograd.grad(expected, params, grad),
-        strict=True,
-    ):
-        assert torch.allclose(a, b, atol=1e-5)
+    _assert_same_gradients(
+        got, expected, [leaf, conv.weight, conv.bias, res.weight, res.bias], 1e-5
+    )
 
 
 def test_residual_block_keeps_the_callers_tensor_unless_told(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     conv, res = torch.nn.Conv1d(4, 4, 3, padding=1), torch.nn.Conv1d(4, 4, 1)
-    x = torch.randn(2, 16, 4)
-    before = x.clone()
-    with torch.no_grad():
-        out = timemajor.residual_block(x, conv, res, 1, pre_relu=True)
-        assert torch.equal(x, before) and out.data_ptr() != x.data_ptr()
-        # Without numba (or off float32) the torch composition computes the same block.
-        monkeypatch.setattr(timemajor.relu_fused, "available", lambda: False)
-        assert torch.allclose(
-            timemajor.residual_block(x, conv, res, 1, pre_relu=True), out, atol=1e-6
-        )
+    x = torch.randn(2, 16, 4, requires_grad=True) * 1.0  # an intermediate, on the fused path
+    before = x.detach().clone()
+    out = timemajor.residual_block(x, conv, res, 1, pre_relu=True)
+    assert out.grad_fn is not None and "ResidualBlock" in type(out.grad_fn).__name__
+    assert torch.equal(x.detach(), before) and out.data_ptr() != x.data_ptr()
+    # Without numba (or off float32) the torch composition computes the same block.
+    monkeypatch.setattr(timemajor.relu_fused, "available", lambda: False)
+    assert torch.allclose(timemajor.residual_block(x, conv, res, 1, pre_relu=True), out, atol=1e-6)
 
 
 @pytest.mark.parametrize("bias_batch", [1, 3])

@@ -238,7 +238,7 @@ class NormalisedSpectralLoss(nn.Module):
 
     def reference(self, ref: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per resolution, the (B, frames, bins) magnitudes of ``ref`` and its normaliser
-        (the batch's mean ||S||_F), for :meth:`forward`'s ``reference``."""
+        (the batch's mean ||S||_F), for :meth:`forward`'s ``ref_spectra``."""
         out = []
         with torch.no_grad():
             for i, (n_fft, hop, _) in enumerate(self.resolutions):
@@ -253,24 +253,24 @@ class NormalisedSpectralLoss(nn.Module):
         self,
         est: torch.Tensor,
         ref: torch.Tensor,
-        reference: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        ref_spectra: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         if not self.fast_path_applies(est):
-            return self._reference_path(est, ref)
+            return self._stft_path(est, ref)
         from latentmusic.audio.spectral_fused import framed_distance
 
-        reference = self.reference(ref) if reference is None else reference
+        ref_spectra = self.reference(ref) if ref_spectra is None else ref_spectra
         flat = est.reshape(-1, est.shape[-1])
         total = est.new_zeros(())
         for i, ((n_fft, hop, _), (s_ref, scale)) in enumerate(
-            zip(self.resolutions, reference, strict=True)
+            zip(self.resolutions, ref_spectra, strict=True)
         ):
             padded = _centred_frames_input(flat, n_fft, hop)
             window = _padded_window(getattr(self, f"window{i}"), n_fft)
             total = total + framed_distance(padded, window, s_ref, hop).mean() / scale
         return total / len(self.resolutions)
 
-    def _reference_path(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    def _stft_path(self, est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         total = est.new_zeros(())
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             window = getattr(self, f"window{i}")

@@ -23,23 +23,16 @@ import torch
 
 from latentmusic.audio.spectral import MAG_FLOOR
 from latentmusic.errors import InputError
-from latentmusic.nn.numba_support import jit as _jit
-from latentmusic.nn.numba_support import launch_parallel, numba
+from latentmusic.nn.numba_support import available as available  # re-exported for callers
+from latentmusic.nn.numba_support import launch_parallel, numba, parallel_jit
 
 BLOCK = 16384  # spectrum bins one thread sums at a time
-
-
-def available() -> bool:
-    """True when numba imports (the kernels compile, or load from cache, on first use)."""
-    return numba is not None
 
 
 if numba is not None:
     from numba import prange
 
-    jit_par = _jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)
-
-    @jit_par
+    @parallel_jit
     def _forward(spec, ref, partial):  # noqa: ANN001, ANN202
         batch, n = ref.shape
         blocks = partial.shape[1]
@@ -53,7 +46,7 @@ if numba is not None:
                 acc += d * d
             partial[b, k] = acc
 
-    @jit_par
+    @parallel_jit
     def _backward(spec, ref, coef, bins, dspec):  # noqa: ANN001, ANN202
         # dspec = d distance / d spec, scaled for irfft: bin 0 and bin n_fft / 2 by n_fft,
         # the others by n_fft / 2 (see _FramedDistance.backward).

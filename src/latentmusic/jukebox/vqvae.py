@@ -293,14 +293,14 @@ class VQVAE(nn.Module):
         out = self(audio)
         # The target's spectra once for the three levels' estimates of it.
         fast = self.spectral.fast_path_applies(audio)
-        reference = self.spectral.reference(audio) if fast else None
+        ref_spectra = self.spectral.reference(audio) if fast else None
         total = audio.new_zeros(())
         parts: dict[str, Any] = {}
         for level, (recon, commit, stats) in enumerate(
             zip(out.recons, out.commit, out.stats, strict=True)
         ):
             l2 = F.mse_loss(recon, audio) / power
-            spec = self.spectral(recon, audio, reference)
+            spec = self.spectral(recon, audio, ref_spectra)
             cfg = self.cfg
             loss = cfg.l2_weight * l2 + cfg.spectral_weight * spec + cfg.commit * commit
             total = total + loss

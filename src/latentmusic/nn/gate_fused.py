@@ -18,15 +18,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentmusic.nn.numba_support import jit as _jit
-from latentmusic.nn.numba_support import launch_parallel, numba
+from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit
+from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 256  # rows one thread handles at a time: a few hundred KiB of (N, 2R)
-
-
-def available() -> bool:
-    """True when numba imports (the kernels compile, or load from cache, on first use)."""
-    return numba is not None
 
 
 if numba is not None:
@@ -35,9 +30,7 @@ if numba is not None:
     from latentmusic.nn.numba_support import sigmoid32 as _sigmoid
     from latentmusic.nn.numba_support import tanh32 as _tanh
 
-    jit_par = _jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)
-
-    @jit_par
+    @parallel_jit
     def _forward(a, out):  # noqa: ANN001, ANN202
         n, r = out.shape
         for task in prange((n + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
@@ -45,7 +38,7 @@ if numba is not None:
                 for j in range(r):
                     out[i, j] = _tanh(a[i, j]) * _sigmoid(a[i, r + j])
 
-    @jit_par
+    @parallel_jit
     def _backward(a, grad, d):  # noqa: ANN001, ANN202
         n, r = grad.shape
         one = np.float32(1.0)
@@ -61,7 +54,7 @@ if numba is not None:
 
 if numba is not None:
 
-    @jit_par
+    @parallel_jit
     def _forward_frames(a, bias, out, hop):  # noqa: ANN001, ANN202
         # a (B, T, 2R), bias (1 or B, F, 2R) added to rows f * hop .. (f + 1) * hop - 1
         batch, _, r = out.shape
@@ -75,7 +68,7 @@ if numba is not None:
                         a[b, i, r + j] + bias[bb, f, r + j]
                     )
 
-    @jit_par
+    @parallel_jit
     def _backward_frames(a, bias, grad, d, d_bias):  # noqa: ANN001, ANN202
         # Also the bias's gradient per (example, frame): the sum of d over the frame's rows.
         batch, _, r = grad.shape
@@ -128,19 +121,15 @@ def gate_backward_frames(
     return d, d_bias.to(a.dtype)
 
 
-def _rows(x: torch.Tensor) -> np.ndarray:
-    return x.reshape(-1, x.shape[-1]).numpy()
-
-
 def gate_forward(a: torch.Tensor) -> torch.Tensor:
     """tanh(a[..., :R]) * sigmoid(a[..., R:]) of a contiguous float32 CPU tensor."""
     out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
-    launch_parallel(_forward, _rows(a), _rows(out))
+    launch_parallel(_forward, as_rows(a), as_rows(out))
     return out
 
 
 def gate_backward(a: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """The gradient of :func:`gate_forward` with respect to ``a``, written in one piece."""
     d = torch.empty_like(a)
-    launch_parallel(_backward, _rows(a), _rows(grad.contiguous()), _rows(d))
+    launch_parallel(_backward, as_rows(a), as_rows(grad.contiguous()), as_rows(d))
     return d

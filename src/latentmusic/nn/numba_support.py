@@ -40,6 +40,17 @@ def jit(**options: Any) -> Any:
     return wrap
 
 
+def parallel_jit(fn: Any) -> Any:
+    """The element-wise kernels' njit: fastmath, no GIL, numpy errors, ``prange`` parallel;
+    launch them with :func:`launch_parallel`."""
+    return jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)(fn)
+
+
+def as_rows(x: Any) -> np.ndarray:
+    """A contiguous CPU tensor as the (rows, last dim) numpy view a kernel writes through."""
+    return x.view(-1, x.shape[-1]).numpy()
+
+
 def launch_parallel(kernel: Any, *args: Any, threads: int | None = None) -> Any:
     """Run a ``parallel=True`` kernel on ``threads`` numba threads (default: as many as torch
     may use) and leave torch's thread count as it was. numba's OpenMP layer shares torch's

@@ -15,23 +15,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentmusic.nn.numba_support import jit as _jit
-from latentmusic.nn.numba_support import launch_parallel, numba
+from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit
+from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 1024  # rows one thread handles at a time: a few hundred KiB
-
-
-def available() -> bool:
-    """True when numba imports (the kernels compile, or load from cache, on first use)."""
-    return numba is not None
 
 
 if numba is not None:
     from numba import prange
 
-    jit_par = _jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)
-
-    @jit_par
+    @parallel_jit
     def _bias_relu(x, bias):  # noqa: ANN001, ANN202
         n, c = x.shape
         zero = np.float32(0.0)
@@ -40,7 +33,7 @@ if numba is not None:
                 for j in range(c):
                     x[i, j] = max(x[i, j] + bias[j], zero)
 
-    @jit_par
+    @parallel_jit
     def _relu_grad_colsum(grad, out, partial):  # noqa: ANN001, ANN202
         n, c = grad.shape
         zero = np.float32(0.0)
@@ -54,7 +47,7 @@ if numba is not None:
             for j in range(c):
                 partial[task, j] = acc[j]
 
-    @jit_par
+    @parallel_jit
     def _masked_add(dx, mask_src, grad):  # noqa: ANN001, ANN202
         n, c = dx.shape
         zero = np.float32(0.0)
@@ -65,27 +58,23 @@ if numba is not None:
                     dx[i, j] = grad[i, j] + d
 
 
-def _rows(x: torch.Tensor) -> np.ndarray:
-    return x.view(-1, x.shape[-1]).numpy()
-
-
 def bias_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """x = relu(x + bias) in place; ``x`` contiguous (..., C), ``bias`` (C,)."""
-    launch_parallel(_bias_relu, _rows(x), bias.detach().contiguous().numpy())
+    launch_parallel(_bias_relu, as_rows(x), bias.detach().contiguous().numpy())
     return x
 
 
 def relu_grad_colsum_(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """grad = grad * (out > 0) in place (the gradient through a ReLU whose output is
     ``out``); returns the column sums of the result (a bias's gradient), shape (C,)."""
-    rows = _rows(grad)
+    rows = as_rows(grad)
     partial = np.empty(((rows.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK, rows.shape[1]))
-    launch_parallel(_relu_grad_colsum, rows, _rows(out), partial)
+    launch_parallel(_relu_grad_colsum, rows, as_rows(out), partial)
     return torch.from_numpy(partial.sum(0)).to(grad.dtype)
 
 
 def masked_add_(dx: torch.Tensor, mask_src: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """dx = grad + dx * (mask_src > 0) in place: a residual block's input gradient, the
     identity path's ``grad`` plus the branch's ``dx`` through the ReLU at the input."""
-    launch_parallel(_masked_add, _rows(dx), _rows(mask_src), _rows(grad))
+    launch_parallel(_masked_add, as_rows(dx), as_rows(mask_src), as_rows(grad))
     return dx

@@ -129,29 +129,10 @@ def _taps_forward(
 def _taps_input_grad(
     grad: torch.Tensor, mats: Sequence[torch.Tensor], taps: Sequence[Tap], dx: torch.Tensor
 ) -> None:
-    """dx = the transposed taps applied to ``grad`` (contiguous), written into fresh ``dx``."""
-    batch, t_in, c_in = dx.shape
-    _, t_out, c_out = grad.shape
-    flat_g, flat_dx = grad.view(-1, c_out), dx.view(-1, c_in)
-    first = _covering_tap(taps, mats, t_in, t_out, c_in, output=False)
-    if first is None:
-        dx.zero_()
-    else:
-        o0, w = taps[first][2], mats[first]
-        torch.mm(flat_g[:, o0 : o0 + w.shape[1]], w.t(), out=flat_dx)
-    for j, ((off, i0, o0), w) in enumerate(zip(taps, mats, strict=True)):
-        if j == first:
-            continue
-        k, n = w.shape
-        lo, hi = _rows(t_in, t_out, off)
-        if hi <= lo:
-            continue
-        if off == 0 and t_in == t_out:
-            flat_dx[:, i0 : i0 + k].addmm_(flat_g[:, o0 : o0 + n], w.t())
-        else:
-            dx[:, lo + off : hi + off, i0 : i0 + k].baddbmm_(
-                grad[:, lo:hi, o0 : o0 + n], w.t().expand(batch, n, k)
-            )
+    """dx = the transposed taps applied to ``grad`` (contiguous), written into fresh ``dx``:
+    tap (off, i0, o0) with W is, backwards, tap (-off, o0, i0) with W.T from grad to dx."""
+    transposed = [(-off, o0, i0) for off, i0, o0 in taps]
+    _taps_forward(grad, [w.t() for w in mats], transposed, dx, None)
 
 
 def _taps_weight_grad(
@@ -380,20 +361,26 @@ def residual_block(
     block write its sum into ``x`` (the caller's own intermediate, which nothing else
     reads) instead of a copy of it.
     """
-    res_weight = res.weight[:, :, 0].t()
-    conv_bias = conv.bias if conv.bias is not None else x.new_zeros(conv.out_channels)
-    res_bias = res.bias if res.bias is not None else x.new_zeros(res.out_channels)
-    # The fused node is for training. Inference (no grad) keeps the torch ops: after a
-    # parallel numba launch, later small torch ops ran several times slower in the same
-    # process (Jukebox sampling after a VQ-VAE encode: 3.3 -> 15.8 CPU s per second).
+    # The fused node is for training. Inference (no grad) keeps the torch ops: with its
+    # numba launches in the VQ-VAE encodes, the demo's later Jukebox sampling ran 5x slower
+    # (15.8 against 3.3 CPU s per second of audio; the mechanism is not pinned down).
     if relu_fused.available() and x.dtype == torch.float32 and torch.is_grad_enabled():
         mats, taps = conv_taps(conv.weight, conv.dilation[0], left)
+        conv_bias = conv.bias if conv.bias is not None else x.new_zeros(conv.out_channels)
+        res_bias = res.bias if res.bias is not None else x.new_zeros(res.out_channels)
+        res_weight = res.weight[:, :, 0].t()
         return _ResidualBlock.apply(
             x, conv_bias, res_weight, res_bias, pre_relu, overwrite, tuple(taps), *mats
         )
-    hidden = F.relu(conv1d(F.relu(x) if pre_relu else x, conv, left))
-    flat = torch.addmm(x.reshape(-1, x.shape[-1]), hidden.reshape(-1, hidden.shape[-1]), res_weight)
-    return flat.add_(res_bias).view(x.shape)
+    return residual_add(x, F.relu(conv1d(F.relu(x) if pre_relu else x, conv, left)), res)
+
+
+def residual_add(h: torch.Tensor, g: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """h + conv1x1(g) on time-major tensors: one GEMM that starts from h, then the bias."""
+    flat = torch.addmm(
+        h.reshape(-1, h.shape[-1]), g.reshape(-1, g.shape[-1]), conv.weight[:, :, 0].t()
+    )
+    return (flat if conv.bias is None else flat.add_(conv.bias)).view(h.shape)
 
 
 class _Gate(torch.autograd.Function):

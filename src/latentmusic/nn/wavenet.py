@@ -157,14 +157,6 @@ class NonCausalWaveNetEncoder(nn.Module):
         return tm.linear(pooled, self.bottleneck).transpose(1, 2)
 
 
-def _residual_add(h: torch.Tensor, g: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """h + conv1x1(g) on time-major tensors: one GEMM that starts from h, then the bias."""
-    flat = torch.addmm(
-        h.reshape(-1, h.shape[-1]), g.reshape(-1, g.shape[-1]), conv.weight[:, :, 0].t()
-    )
-    return flat.add_(conv.bias).view(h.shape)
-
-
 class _GatedLayer(nn.Module):
     """One causal residual layer: dilated conv + conditioning -> tanh*sigmoid -> res / skip."""
 
@@ -383,7 +375,7 @@ class WaveNetDecoder(nn.Module):
             g = tm.gate(a, table[:, :, 2 * r * i : 2 * r * (i + 1)]).reshape(-1, r)
             s = s.addmm_(g, layer.skip.weight[:, :, 0].t())
             if layer.res is not None:
-                h = _residual_add(h, g, layer.res)
+                h = tm.residual_add(h, g, layer.res)
         y = F.relu(s).view(batch, padded, -1)
         out = tm.tap_conv(
             y,

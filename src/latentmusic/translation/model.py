@@ -23,7 +23,6 @@ from torch.nn import functional as F
 
 from latentmusic.audio.mulaw import mu_law_decode, mu_law_encode
 from latentmusic.errors import CheckpointError, InputError
-from latentmusic.nn import timemajor as tm
 from latentmusic.translation.config import TranslationConfig
 from latentmusic.translation.confusion import DomainConfusion, confusion_losses
 
@@ -176,6 +175,8 @@ class UniversalTranslator(nn.Module):
         (WaveNet, teacher-forced) or the multi-resolution STFT distance (synthesizers)."""
         if self.config.decoder != "wavenet":
             return self.spectral(self.decoders[k](latents), clean)
+        from latentmusic.nn import timemajor as tm  # numba with it: not for the note grid
+
         codes = mu_law_encode(clean, self.config.mu)  # decoder input and target: clean audio
         decoder = self.decoders[k]
         if tm.fast_path_applies(decoder, latents):

@@ -82,15 +82,17 @@ def _covering_tap(
     return None
 
 
-def _taps_forward(
+def taps_forward(
     x: torch.Tensor,
     mats: Sequence[torch.Tensor],
     taps: Sequence[Tap],
     out: torch.Tensor,
     bias: torch.Tensor | None,
+    accumulate: bool = False,
 ) -> None:
     """out[b, t, o0:o0+n] = sum over taps of x[b, t + off, i0:i0+k] @ W, plus ``bias`` rows
-    (1 or B, frames, c_out); ``x`` contiguous, ``out`` freshly allocated."""
+    (1 or B, frames, c_out); ``x`` contiguous, ``out`` freshly allocated (``accumulate``:
+    ``out`` holds values the taps are added to, and ``bias`` is None)."""
     batch, t_in, c_in = x.shape
     _, t_out, c_out = out.shape
     flat_x, flat_out = x.view(-1, c_in), out.view(-1, c_out)
@@ -98,7 +100,9 @@ def _taps_forward(
     # in one GEMM; zero-filling or copying the bias first was a full extra pass.
     first = _covering_tap(taps, mats, t_in, t_out, c_out, output=True)
     per_frame = bias is not None and bias.shape[:2] != (1, 1)
-    if first is None or per_frame:
+    if accumulate:
+        first = None
+    elif first is None or per_frame:
         first = None
         if bias is None:
             out.zero_()
@@ -126,16 +130,21 @@ def _taps_forward(
             )
 
 
-def _taps_input_grad(
-    grad: torch.Tensor, mats: Sequence[torch.Tensor], taps: Sequence[Tap], dx: torch.Tensor
+def taps_input_grad(
+    grad: torch.Tensor,
+    mats: Sequence[torch.Tensor],
+    taps: Sequence[Tap],
+    dx: torch.Tensor,
+    accumulate: bool = False,
 ) -> None:
-    """dx = the transposed taps applied to ``grad`` (contiguous), written into fresh ``dx``:
-    tap (off, i0, o0) with W is, backwards, tap (-off, o0, i0) with W.T from grad to dx."""
+    """dx = the transposed taps applied to ``grad`` (contiguous), written into fresh ``dx``
+    (or added to it: ``accumulate``): tap (off, i0, o0) with W is, backwards, tap
+    (-off, o0, i0) with W.T from grad to dx."""
     transposed = [(-off, o0, i0) for off, i0, o0 in taps]
-    _taps_forward(grad, [w.t() for w in mats], transposed, dx, None)
+    taps_forward(grad, [w.t() for w in mats], transposed, dx, None, accumulate)
 
 
-def _taps_weight_grad(
+def taps_weight_grad(
     x: torch.Tensor, grad: torch.Tensor, w: torch.Tensor, tap: Tap
 ) -> torch.Tensor:
     """The gradient of one tap's matrix: the input rows it read against the output gradient."""
@@ -167,7 +176,7 @@ class _TapConv(torch.autograd.Function):
     ) -> torch.Tensor:
         x = x.contiguous()
         out = x.new_empty(x.shape[0], t_out, c_out)
-        _taps_forward(x, mats, taps, out, bias)
+        taps_forward(x, mats, taps, out, bias)
         ctx.taps, ctx.has_bias = taps, bias is not None
         ctx.bias_shape = None if bias is None else tuple(bias.shape)
         ctx.save_for_backward(x, *mats)
@@ -181,9 +190,9 @@ class _TapConv(torch.autograd.Function):
         dx = None
         if ctx.needs_input_grad[0]:
             dx = torch.empty_like(x)
-            _taps_input_grad(grad, mats, ctx.taps, dx)
+            taps_input_grad(grad, mats, ctx.taps, dx)
         dmats = [
-            _taps_weight_grad(x, grad, w, tap) if ctx.needs_input_grad[5 + i] else None
+            taps_weight_grad(x, grad, w, tap) if ctx.needs_input_grad[5 + i] else None
             for i, (tap, w) in enumerate(zip(ctx.taps, mats, strict=True))
         ]
         dbias = None
@@ -306,7 +315,7 @@ class _ResidualBlock(torch.autograd.Function):
         x = x.contiguous()
         inner = torch.relu(x) if pre_relu else x
         hidden = x.new_empty(*x.shape[:2], res_weight.shape[0])
-        _taps_forward(inner, mats, taps, hidden, None)
+        taps_forward(inner, mats, taps, hidden, None)
         relu_fused.bias_relu_(hidden, conv_bias)
         flat_hidden = hidden.view(-1, hidden.shape[-1])
         ctx.taps, ctx.pre_relu = taps, pre_relu
@@ -329,11 +338,10 @@ class _ResidualBlock(torch.autograd.Function):
         d_conv_bias = relu_fused.relu_grad_colsum_(d_hidden, hidden)
         d_hidden = d_hidden.view(hidden.shape)
         dmats = [
-            _taps_weight_grad(inner, d_hidden, w, tap)
-            for tap, w in zip(ctx.taps, mats, strict=True)
+            taps_weight_grad(inner, d_hidden, w, tap) for tap, w in zip(ctx.taps, mats, strict=True)
         ]
         dx = torch.empty_like(inner)
-        _taps_input_grad(d_hidden, mats, ctx.taps, dx)
+        taps_input_grad(d_hidden, mats, ctx.taps, dx)
         if ctx.pre_relu:  # inner = relu(x): its gradient passes where inner > 0
             relu_fused.masked_add_(dx, inner, grad)
         else:

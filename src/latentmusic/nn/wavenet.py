@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, InputError
+from latentmusic.nn import gated_stack
 from latentmusic.nn import timemajor as tm
 from latentmusic.nn import wavenet_generation as gen
 from latentmusic.nn.wavenet_generation import Backend, WaveNetState
@@ -366,16 +367,10 @@ class WaveNetDecoder(nn.Module):
         skip_bias = self.skip_start.bias + sum(layer.skip.bias for layer in self.layers)
         flat_h = h.reshape(-1, r)
         s = torch.addmm(skip_bias, flat_h, self.skip_start.weight[:, :, 0].t())
-        for i, layer in enumerate(self.layers):
-            mats, taps = tm.conv_taps(
-                layer.dilated.weight, layer.dilation, (self.kernel - 1) * layer.dilation
-            )
-            # The layer's conditioning rows go in with the gate, not copied into a first.
-            a = tm.tap_conv(h, mats, taps, padded, 2 * r)
-            g = tm.gate(a, table[:, :, 2 * r * i : 2 * r * (i + 1)]).reshape(-1, r)
-            s = s.addmm_(g, layer.skip.weight[:, :, 0].t())
-            if layer.res is not None:
-                h = tm.residual_add(h, g, layer.res)
+        if gated_stack.applies(h, self.layers):  # training: the layers as one autograd node
+            s = gated_stack.gated_layers(h, s, table, self.layers, self.kernel)
+        else:
+            s = self._gated_layers_per_op(h, s, table, padded)
         y = F.relu(s).view(batch, padded, -1)
         out = tm.tap_conv(
             y,
@@ -386,6 +381,24 @@ class WaveNetDecoder(nn.Module):
             table[:, :, 2 * r * len(self.layers) :],
         )
         return F.relu(out)[:, :length]
+
+    def _gated_layers_per_op(
+        self, h: torch.Tensor, s: torch.Tensor, table: torch.Tensor, padded: int
+    ) -> torch.Tensor:
+        """The gated layers op by op (inference, or a decoder not shaped for the one-node
+        pass of :mod:`latentmusic.nn.gated_stack`): the skip sum ``s`` after them."""
+        r = self.residual_channels
+        for i, layer in enumerate(self.layers):
+            mats, taps = tm.conv_taps(
+                layer.dilated.weight, layer.dilation, (self.kernel - 1) * layer.dilation
+            )
+            # The layer's conditioning rows go in with the gate, not copied into a first.
+            a = tm.tap_conv(h, mats, taps, padded, 2 * r)
+            g = tm.gate(a, table[:, :, 2 * r * i : 2 * r * (i + 1)]).reshape(-1, r)
+            s = s.addmm_(g, layer.skip.weight[:, :, 0].t())
+            if layer.res is not None:
+                h = tm.residual_add(h, g, layer.res)
+        return s
 
     # ------------------------------------------------------------------ generation
     # The sampler lives in wavenet_generation.py; these methods are its interface.

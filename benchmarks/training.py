@@ -34,14 +34,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from latentmusic.fileio import write_json
-from latentmusic.nn import timemajor
+from latentmusic.nn import gated_stack, timemajor
 from latentmusic.nn.timemajor import use_fast_path
 from latentmusic.train.allocator import keep_freed_memory
 
@@ -58,6 +58,13 @@ FAMILIES = (
     "upsampler",
     "musicvae",
 )
+
+
+# Paths that run the fast step with one lever turned off: path -> (module, its switch).
+LEVERS = {
+    "fast-unfused": (timemajor, "FUSED_GATE"),  # the gate in plain torch ops
+    "fast-per-op": (gated_stack, "ONE_NODE"),  # the decoder's gated layers op by op
+}
 
 
 @dataclass
@@ -246,16 +253,9 @@ def cpu_peak() -> dict[str, object]:
     }
 
 
-def measure_memory(family: str, fast: bool, threads: int) -> float:
-    """Peak-RSS growth (MiB) over the first step, in a fresh process."""
-    cmd = [
-        sys.executable,
-        __file__,
-        "--_memory",
-        family,
-        "fast" if fast else "reference",
-        str(threads),
-    ]
+def measure_memory(family: str, path: str, threads: int) -> float:
+    """Peak-RSS growth (MiB) over the first step of ``path``, in a fresh process."""
+    cmd = [sys.executable, __file__, "--_memory", family, path, str(threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(json.loads(out.strip().splitlines()[-1])["peak_mib"])
 
@@ -273,11 +273,18 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def select_path(job: Job, path: str) -> None:
+    """Set the model and the lever switches for ``path`` (reference, fast or a LEVERS key)."""
+    use_fast_path(job.model, path.startswith("fast"))
+    for lever, (module, flag) in LEVERS.items():
+        setattr(module, flag, path != lever)
+
+
 def _memory_child(family: str, path: str, threads: int) -> None:
     torch.set_num_threads(threads)
     keep_freed_memory()
     job = build(family)
-    use_fast_path(job.model, path == "fast")
+    select_path(job, path)
     before = _peak_rss_kib()
     step(job)
     after = _peak_rss_kib()
@@ -292,7 +299,7 @@ def bench_family(
     peak: float,
     memory: bool,
     bf16: bool = False,
-    unfused_gate: bool = False,
+    levers: Sequence[str] = (),
 ) -> list[dict[str, object]]:
     job = build(family)
     fast_available = has_fast_path(job.model)
@@ -303,16 +310,10 @@ def bench_family(
     # Peak memory hardly depends on the thread count: measure it once per path.
     # bf16: the step under bfloat16 autocast, where the time-major kernels step aside and
     # oneDNN runs the convolutions and GEMMs in bf16 (AMX where the CPU has it).
-    # fast-unfused: the fast path with the gate in plain torch ops (one lever measured alone).
-    paths = (
-        ("reference", "fast")
-        + (("fast-unfused",) if unfused_gate else ())
-        + (("bf16",) if bf16 else ())
-    )
+    # levers: the fast path with one lever off (LEVERS), each measured alone.
+    paths = ("reference", "fast") + tuple(levers) + (("bf16",) if bf16 else ())
     peak_mib = {
-        path: measure_memory(family, path == "fast", threads[0])
-        if memory and path in ("reference", "fast")
-        else None
+        path: measure_memory(family, path, threads[0]) if memory and path != "bf16" else None
         for path in paths
     }
     rows = []
@@ -322,8 +323,7 @@ def bench_family(
         for i in range(warmup + repeats):
             order = paths if i % 2 == 0 else paths[::-1]
             for path in order:
-                use_fast_path(job.model, path.startswith("fast"))
-                timemajor.FUSED_GATE = path != "fast-unfused"
+                select_path(job, path)
                 seconds = step(job, bf16=path == "bf16")
                 if i >= warmup:
                     times[path].append(seconds)
@@ -374,6 +374,11 @@ def main() -> None:
         action="store_true",
         help="also time the fast path with the gate in plain torch ops (no numba kernel)",
     )
+    parser.add_argument(
+        "--per-op-layers",
+        action="store_true",
+        help="also time the fast path with the WaveNet decoder's gated layers op by op",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -392,20 +397,20 @@ def main() -> None:
         f"{cpu['cpu']}: FP32 peak {cpu['peak_gflops_per_core']} GFLOP/s per core ({cpu['formula']})"
     )
     print(
-        f"{'family':<12}{'thr':>4} {'path':<10}{'ms/step':>9}{'units/s':>10} {'unit':<8}"
+        f"{'family':<12}{'thr':>4} {'path':<13}{'ms/step':>9}{'units/s':>10} {'unit':<8}"
         f"{'speedup':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'MiB':>8}",
         flush=True,
     )
     rows: list[dict[str, object]] = []
     memory = not (args.quick or args.no_memory)
     for family in args.families:
-        new = bench_family(
-            family, args.threads, repeats, warmup, peak, memory, args.bf16, args.unfused_gate
-        )
+        levers = [lever for lever, on in
+                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers)) if on]  # fmt: skip
+        new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
             print(
-                f"{r['family']:<12}{r['threads']:>4} {r['path']:<10}{r['median_ms']:>9.0f}"
+                f"{r['family']:<12}{r['threads']:>4} {r['path']:<13}{r['median_ms']:>9.0f}"
                 f"{r['units_per_s']:>10.0f} {r['unit']:<8}{r['speedup']:>8.2f}"
                 f"{r['gflop_per_step']:>8.1f}{r['gflops']:>9.1f}"
                 f"{100 * r['fraction_of_peak']:>6.0f}%{mib:>8}",

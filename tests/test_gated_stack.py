@@ -50,8 +50,18 @@ def _run(decoder: WaveNetDecoder, one_node: bool, dtype: torch.dtype) -> list[to
     return [out.detach(), h.grad, s0.grad, table.grad, *params]
 
 
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request: pytest.FixtureRequest):  # noqa: ANN201
+    """One thread (examples in turn) or two (examples split over the node's own threads)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    assert torch.get_num_threads() == request.param  # the node gives the count back
+    torch.set_num_threads(old)
+
+
 @pytest.mark.parametrize("kernel", [2, 3])
-def test_one_node_matches_the_per_op_layers_in_float64(kernel: int) -> None:
+def test_one_node_matches_the_per_op_layers_in_float64(kernel: int, threads: int) -> None:
     decoder = _decoder(kernel, torch.float64)
     ref = _run(decoder, False, torch.float64)
     new = _run(decoder, True, torch.float64)
@@ -65,7 +75,7 @@ def test_one_node_matches_the_per_op_layers_in_float64(kernel: int) -> None:
 
 
 @pytest.mark.skipif(not gate_fused.available(), reason="the fused float32 gate needs numba")
-def test_one_node_with_the_fused_gate_matches_float64() -> None:
+def test_one_node_with_the_fused_gate_matches_float64(threads: int) -> None:
     ref = _run(_decoder(2, torch.float64), False, torch.float64)
     new = _run(_decoder(2, torch.float32), True, torch.float32)
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):
@@ -90,3 +100,13 @@ def test_the_node_is_a_training_path_only() -> None:
     assert "_GatedStackBackward" in {type(f).__name__ for f in nodes}
     with torch.no_grad():  # inference: the per-op layers, same logits
         assert torch.allclose(decoder.logits_time_major(codes, cond), logits, atol=1e-5)
+
+
+def test_examples_are_split_over_the_threads_without_gaps() -> None:
+    plan = gated_stack._Plan(taps=((),), fused=False, workers=2)
+    assert plan.groups(3) == [range(0, 1), range(1, 3)]
+    assert plan.groups(8) == [range(0, 4), range(4, 8)]
+    assert gated_stack._Plan(taps=((),), fused=False, workers=4).groups(2) == [
+        range(0, 1),
+        range(1, 2),
+    ]

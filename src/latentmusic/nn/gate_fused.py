@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit
+from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit, serial
 from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 256  # rows one thread handles at a time: a few hundred KiB of (N, 2R)
@@ -94,30 +94,37 @@ if numba is not None:
                 d_bias[b, f, j] = acc[j]
 
 
-def gate_forward_frames(a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def gate_forward_frames(
+    a: torch.Tensor, bias: torch.Tensor, out: torch.Tensor | None = None, threaded: bool = True
+) -> torch.Tensor:
     """The gate of ``a`` (B, T, 2R) plus per-frame ``bias`` rows (1 or B, F, 2R), frame f
-    covering rows f * T / F .. (f + 1) * T / F - 1, without writing ``a + bias`` first."""
-    out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
+    covering rows f * T / F .. (f + 1) * T / F - 1, without writing ``a + bias`` first.
+
+    ``out`` (B, T, R) receives it if given; ``threaded=False`` runs it in the calling thread
+    (a caller that splits examples over threads of its own)."""
+    if out is None:
+        out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
     hop = a.shape[1] // bias.shape[1]
-    launch_parallel(_forward_frames, a.numpy(), bias.contiguous().numpy(), out.numpy(), hop)
+    args = (a.numpy(), bias.contiguous().numpy(), out.numpy(), hop)
+    if threaded:
+        launch_parallel(_forward_frames, *args)
+    else:
+        serial(_forward_frames)(*args)
     return out
 
 
 def gate_backward_frames(
-    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor
+    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor, threaded: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of :func:`gate_forward_frames` for ``a`` and per (example, frame) for the
     bias, (B, F, 2R) (summed over examples by the caller for a shared bias)."""
     d = torch.empty_like(a)
     d_bias = torch.empty(a.shape[0], bias.shape[1], a.shape[2], dtype=torch.float64)
-    launch_parallel(
-        _backward_frames,
-        a.numpy(),
-        bias.contiguous().numpy(),
-        grad.contiguous().numpy(),
-        d.numpy(),
-        d_bias.numpy(),
-    )
+    args = (a.numpy(), bias.contiguous().numpy(), grad.contiguous().numpy(), d.numpy())
+    if threaded:
+        launch_parallel(_backward_frames, *args, d_bias.numpy())
+    else:
+        serial(_backward_frames)(*args, d_bias.numpy())
     return d, d_bias.to(a.dtype)
 
 

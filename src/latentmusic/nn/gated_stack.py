@@ -1,20 +1,29 @@
-"""The WaveNet decoder's gated residual layers as one autograd node, for training.
+"""The WaveNet decoder's gated residual layers as one autograd node, for training on a CPU.
 
-Layer by layer through autograd, the decoder's backward pass added every gradient that has
-two consumers in a pass of its own: the gate output feeds the skip and the residual 1x1s,
-the residual stream feeds the dilated conv and the next layer (~40 such sums of 4-8 MB a
-step for translation's ``small`` decoder), and each skip 1x1's weight gradient came out in
-the transposed GEMM orientation of autograd's ``addmm`` (~25 % slower at these shapes).
-Here the backward is written out: the gate's gradient starts as the skip term and the
-residual term is added by its GEMM in place; the taps' input gradients accumulate in place
-into one residual-stream gradient; the skip sum's gradient, the same for every layer, is
-read as it is. The forward pass is the same operations as the per-op path
-(:meth:`latentmusic.nn.wavenet.WaveNetDecoder._features_time_major`), in the same order.
+Two reasons, both measured (docs/performance.md):
+
+- Through autograd, layer by layer, the backward pass added every gradient that has two
+  consumers in a pass of its own (the gate output feeds the skip and residual 1x1s, the
+  residual stream the dilated conv and the next layer), and each skip weight gradient came
+  out in the slower of the two GEMM orientations. Here each gradient is written once: the
+  gate's gradient starts as the skip term and the residual term is added by its GEMM in
+  place, the taps' input gradients accumulate into one residual-stream gradient, and the
+  skip sum's gradient, the same for every layer, is read as it is.
+- Whole-batch GEMMs stream 8-16 MB operands through memory and scale poorly over two
+  cores. Here every example goes through all the layers on its own (its activations,
+  1-2 MB a layer, stay in cache between the GEMMs and the gate), and the examples are
+  split over as many threads as torch may use, each running single-threaded kernels;
+  weight gradients are summed per thread, then over threads.
+
+The forward pass computes what :meth:`WaveNetDecoder._gated_layers_per_op` computes, and
+the tests pin both passes to it (float64 to 1e-10).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -22,20 +31,59 @@ from torch import nn
 from latentmusic.nn import gate_fused
 from latentmusic.nn import timemajor as tm
 
+ONE_NODE = True  # benchmarks/training.py turns it off to measure the lever on its own
 
-def _gate(a: torch.Tensor, bias: torch.Tensor, fused: bool) -> torch.Tensor:
-    """tanh * sigmoid of ``a`` (B, T, 2R) plus per-frame ``bias`` (B, F, 2R), as (B*T, R)."""
+_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its size)
+
+
+def _on_threads(task: Callable[[int], None], n: int) -> None:
+    """task(0) .. task(n - 1), one per thread, each with single-threaded torch kernels; the
+    caller's thread count is restored after (torch's setting is process-wide)."""
+    global _pool
+    if n == 1:
+        task(0)
+        return
+    threads = torch.get_num_threads()
+    grad_mode = torch.is_grad_enabled()  # thread-local: off in an autograd function's passes
+
+    def run(k: int) -> None:
+        torch.set_num_threads(1)
+        with torch.set_grad_enabled(grad_mode):
+            task(k)
+
+    if _pool is None or _pool[1] < n:
+        _pool = (ThreadPoolExecutor(n, thread_name_prefix="gated-stack"), n)
+    try:
+        list(_pool[0].map(run, range(n)))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    taps: tuple[tuple[tm.Tap, ...], ...]  # per layer
+    fused: bool  # the numba gate (float32) or torch's ops
+    workers: int  # threads the examples are split over
+
+    def groups(self, batch: int) -> list[range]:
+        n = min(self.workers, batch)
+        return [range(k * batch // n, (k + 1) * batch // n) for k in range(n)]
+
+
+def _gate(a: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, fused: bool) -> None:
+    """out = tanh * sigmoid of ``a`` (1, T, 2R) plus per-frame ``bias`` (1, F, 2R)."""
     if fused:
-        return gate_fused.gate_forward_frames(a, bias).view(-1, a.shape[-1] // 2)
-    return tm.gated_activation(_plus_frames(a, bias), dim=-1).view(-1, a.shape[-1] // 2)
+        gate_fused.gate_forward_frames(a, bias, out, threaded=False)
+    else:
+        out.copy_(tm.gated_activation(_plus_frames(a, bias), dim=-1))
 
 
 def _gate_backward(
     a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor, fused: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients of :func:`_gate` for ``a`` (B, T, 2R) and per frame for ``bias`` (B, F, 2R)."""
+    """Gradients of :func:`_gate` for ``a`` (1, T, 2R) and per frame for ``bias``."""
     if fused:
-        return gate_fused.gate_backward_frames(a, bias, grad.view(*a.shape[:-1], -1))
+        return gate_fused.gate_backward_frames(a, bias, grad, threaded=False)
     r = a.shape[-1] // 2
     z = _plus_frames(a, bias)
     t, s = torch.tanh(z[..., :r]), torch.sigmoid(z[..., r:])
@@ -52,6 +100,15 @@ def _plus_frames(a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     return (a.view(batch, frames, length // frames, width) + bias.unsqueeze(2)).view(a.shape)
 
 
+def _add_weight_grad(acc: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, tap: tm.Tap) -> None:
+    """acc += the rows of ``x`` (T_in, C_in) one tap read, against ``grad`` (T_out, C_out)."""
+    off, i0, o0 = tap
+    k, n = acc.shape
+    lo, hi = max(0, -off), min(grad.shape[0], x.shape[0] - off)
+    if hi > lo:
+        acc.addmm_(x[lo + off : hi + off, i0 : i0 + k].t(), grad[lo:hi, o0 : o0 + n])
+
+
 class _GatedStack(torch.autograd.Function):
     """skip sum += sum over layers of gate(taps(h_l) + cond rows) @ W_skip, with
     h_{l+1} = h_l + gate(...) @ W_res + b_res; returns the skip sum (written in place)."""
@@ -62,66 +119,90 @@ class _GatedStack(torch.autograd.Function):
         h: torch.Tensor,
         skip_sum: torch.Tensor,
         table: torch.Tensor,
-        taps: tuple[tuple[tm.Tap, ...], ...],
-        fused: bool,
+        plan: _Plan,
         *weights: torch.Tensor,
     ) -> torch.Tensor:
-        n_layers = len(taps)
+        n = len(plan.taps)
         batch, length, r = h.shape
-        mats, skips, res, res_bias = _unpack(weights, taps)
-        saved: list[torch.Tensor] = []
-        for i in range(n_layers):
-            a = h.new_empty(batch, length, 2 * r)
-            tm.taps_forward(h, mats[i], taps[i], a, None)
-            g = _gate(a, table[:, :, 2 * r * i : 2 * r * (i + 1)], fused)
-            skip_sum.addmm_(g, skips[i])
-            saved += [h, a, g]
-            if i < n_layers - 1:
-                h = torch.addmm(h.view(-1, r), g, res[i]).add_(res_bias[i]).view(h.shape)
-        ctx.taps, ctx.fused = taps, fused
+        mats, skips, res, res_bias = _unpack(weights, plan.taps)
+        hs = [h] + [h.new_empty(batch, length, r) for _ in range(n - 1)]  # each layer's input
+        pre = [h.new_empty(batch, length, 2 * r) for _ in range(n)]  # gate pre-activations
+        gates = [h.new_empty(batch, length, r) for _ in range(n)]
+        skip3 = skip_sum.view(batch, length, -1)
+        groups = plan.groups(batch)
+
+        def examples(k: int) -> None:
+            for b in groups[k]:
+                one = slice(b, b + 1)
+                for i in range(n):
+                    tm.taps_forward(hs[i][one], mats[i], plan.taps[i], pre[i][one], None)
+                    rows = table[one, :, 2 * r * i : 2 * r * (i + 1)]
+                    _gate(pre[i][one], rows, gates[i][one], plan.fused)
+                    skip3[b].addmm_(gates[i][b], skips[i])
+                    if i < n - 1:
+                        torch.addmm(hs[i][b], gates[i][b], res[i], out=hs[i + 1][b])
+                        hs[i + 1][b].add_(res_bias[i])
+
+        _on_threads(examples, len(groups))
+        ctx.plan = plan
+        ctx.intermediates = (hs[1:], pre, gates)  # made here: nothing else can change them
         ctx.mark_dirty(skip_sum)
-        ctx.save_for_backward(table, *saved, *weights)
+        ctx.save_for_backward(h, table, *weights)
         return skip_sum
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, d_skip: torch.Tensor):  # type: ignore[override]
-        taps, fused = ctx.taps, ctx.fused
-        table, *rest = ctx.saved_tensors
-        n_layers = len(taps)
-        saved, weights = rest[: 3 * n_layers], rest[3 * n_layers :]
-        mats, skips, res, res_bias = _unpack(weights, taps)
-        d_skip = d_skip.contiguous()
-        r = saved[0].shape[-1]
-        d_mats: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
-        d_skips: list[torch.Tensor] = []
-        d_res: list[torch.Tensor] = []
-        d_res_bias: list[torch.Tensor] = []
+        plan = ctx.plan
+        h, table, *weights = ctx.saved_tensors
+        later, pre, gates = ctx.intermediates
+        hs = [h, *later]
+        n = len(plan.taps)
+        batch, length, r = h.shape
+        mats, skips, res, res_bias = _unpack(weights, plan.taps)
+        d_skip3 = d_skip.contiguous().view(batch, length, -1)
         d_table = table.new_empty(table.shape)
-        dh: torch.Tensor | None = None  # the gradient of layer i's output stream h_{i+1}
-        for i in reversed(range(n_layers)):
-            h, a, g = saved[3 * i : 3 * i + 3]
-            # The gate output feeds the skip (whose sum's gradient every layer shares) and
-            # the residual 1x1: its gradient is the first GEMM, the second added in place.
-            dg = d_skip @ skips[i].t()
-            d_skips.insert(0, g.t() @ d_skip)
-            if dh is not None:  # every layer but the last: h_{i+1} = h_i + g @ W_res + b
-                flat_dh = dh.view(-1, r)
-                dg.addmm_(flat_dh, res[i].t())
-                d_res.insert(0, g.t() @ flat_dh)
-                d_res_bias.insert(0, flat_dh.sum(0))
-            da, d_frames = _gate_backward(a, table[:, :, 2 * r * i : 2 * r * (i + 1)], dg, fused)
-            d_table[:, :, 2 * r * i : 2 * r * (i + 1)] = d_frames
-            d_mats[i] = [
-                tm.taps_weight_grad(h, da, w, tap) for tap, w in zip(taps[i], mats[i], strict=True)
-            ]
-            # h_i feeds this layer's taps and, through the identity, h_{i+1}.
-            if dh is None:
-                dh = torch.empty_like(h)
-                tm.taps_input_grad(da, mats[i], taps[i], dh)
-            else:
-                tm.taps_input_grad(da, mats[i], taps[i], dh, accumulate=True)
-        flat = [m for layer in d_mats for m in layer]
-        return (dh, d_skip, d_table, None, None, *flat, *d_skips, *d_res, *d_res_bias)
+        dh = torch.empty_like(h)
+        groups = plan.groups(batch)
+        # Per thread: every weight's gradient, summed over its examples.
+        sums = [[torch.zeros_like(w) for w in weights] for _ in groups]
+
+        def examples(k: int) -> None:
+            acc = _unpack(sums[k], plan.taps)
+            d_mats, d_skips, d_res, d_res_bias = acc
+            for b in groups[k]:
+                one = slice(b, b + 1)
+                ds = d_skip3[b]
+                dh_b: torch.Tensor | None = None  # the gradient of layer i's output stream
+                for i in reversed(range(n)):
+                    g = gates[i][b]
+                    # The gate output feeds the skip (whose sum's gradient every layer
+                    # shares) and the residual 1x1: the first GEMM, the second in place.
+                    dg = ds @ skips[i].t()
+                    d_skips[i].addmm_(g.t(), ds)
+                    if dh_b is not None:  # every layer but the last
+                        dg.addmm_(dh_b, res[i].t())
+                        d_res[i].addmm_(g.t(), dh_b)
+                        d_res_bias[i].add_(dh_b.sum(0))
+                    rows = table[one, :, 2 * r * i : 2 * r * (i + 1)]
+                    da, d_rows = _gate_backward(
+                        pre[i][one], rows, dg.view(1, length, r), plan.fused
+                    )
+                    d_table[one, :, 2 * r * i : 2 * r * (i + 1)] = d_rows
+                    for tap, acc_w in zip(plan.taps[i], d_mats[i], strict=True):
+                        _add_weight_grad(acc_w, hs[i][b], da[0], tap)
+                    # h_i feeds this layer's taps and, through the identity, h_{i+1}.
+                    if dh_b is None:
+                        tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one])
+                    else:
+                        tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one], accumulate=True)
+                    dh_b = dh[b]
+
+        _on_threads(examples, len(groups))
+        d_weights = sums[0]
+        for other in sums[1:]:
+            for total, part in zip(d_weights, other, strict=True):
+                total.add_(part)
+        return (dh, d_skip, d_table, None, *d_weights)
 
 
 def _unpack(
@@ -142,9 +223,11 @@ def _unpack(
 
 def applies(h: torch.Tensor, layers: Sequence[nn.Module]) -> bool:
     """Whether :func:`gated_layers` runs the layers as one node: a training pass (grad
-    enabled) of a decoder whose last layer alone lacks a residual 1x1."""
+    enabled) on a CPU of a decoder whose last layer alone lacks a residual 1x1."""
     return (
-        torch.is_grad_enabled()
+        ONE_NODE
+        and torch.is_grad_enabled()
+        and h.device.type == "cpu"
         and h.dtype in (torch.float32, torch.float64)
         and layers[-1].res is None
         and all(layer.res is not None for layer in layers[:-1])
@@ -176,12 +259,12 @@ def gated_layers(
     res = [layer.res.weight[:, :, 0].t() for layer in layers[:-1]]
     res_bias = [layer.res.bias for layer in layers[:-1]]
     fused = gate_fused.available() and h.dtype == torch.float32 and tm.FUSED_GATE
+    plan = _Plan(tuple(taps), fused, torch.get_num_threads())
     return _GatedStack.apply(
         h.contiguous(),
         skip_sum,
-        table[:, :, : 2 * r * len(layers)],
-        tuple(taps),
-        fused,
+        table[:, :, : 2 * r * len(layers)].expand(h.shape[0], -1, -1),
+        plan,
         *mats,
         *skips,
         *res,

@@ -46,6 +46,19 @@ def parallel_jit(fn: Any) -> Any:
     return jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)(fn)
 
 
+_SERIAL: dict[Any, Any] = {}
+
+
+def serial(kernel: Any) -> Any:
+    """``kernel`` (a :func:`parallel_jit` one) compiled without ``parallel``: its ``prange``
+    loops run in the calling thread. For callers that split work over their own threads,
+    where numba's threading layer would be entered from several threads at once (its
+    ``workqueue`` layer refuses that)."""
+    if kernel not in _SERIAL:
+        _SERIAL[kernel] = jit(fastmath=True, nogil=True, error_model="numpy")(kernel.py_func)
+    return _SERIAL[kernel]
+
+
 def as_rows(x: Any) -> np.ndarray:
     """A contiguous CPU tensor as the (rows, last dim) numpy view a kernel writes through."""
     return x.view(-1, x.shape[-1]).numpy()

@@ -100,13 +100,3 @@ def test_the_node_is_a_training_path_only() -> None:
     assert "_GatedStackBackward" in {type(f).__name__ for f in nodes}
     with torch.no_grad():  # inference: the per-op layers, same logits
         assert torch.allclose(decoder.logits_time_major(codes, cond), logits, atol=1e-5)
-
-
-def test_examples_are_split_over_the_threads_without_gaps() -> None:
-    plan = gated_stack._Plan(taps=((),), fused=False, workers=2)
-    assert plan.groups(3) == [range(0, 1), range(1, 3)]
-    assert plan.groups(8) == [range(0, 4), range(4, 8)]
-    assert gated_stack._Plan(taps=((),), fused=False, workers=4).groups(2) == [
-        range(0, 1),
-        range(1, 2),
-    ]

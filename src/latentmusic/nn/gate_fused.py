@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit, serial
+from latentmusic.nn.numba_support import as_rows, launch, launch_parallel, numba, parallel_jit
 from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 256  # rows one thread handles at a time: a few hundred KiB of (N, 2R)
@@ -105,11 +105,9 @@ def gate_forward_frames(
     if out is None:
         out = a.new_empty(*a.shape[:-1], a.shape[-1] // 2)
     hop = a.shape[1] // bias.shape[1]
-    args = (a.numpy(), bias.contiguous().numpy(), out.numpy(), hop)
-    if threaded:
-        launch_parallel(_forward_frames, *args)
-    else:
-        serial(_forward_frames)(*args)
+    launch(
+        _forward_frames, a.numpy(), bias.contiguous().numpy(), out.numpy(), hop, threaded=threaded
+    )
     return out
 
 
@@ -121,10 +119,7 @@ def gate_backward_frames(
     d = torch.empty_like(a)
     d_bias = torch.empty(a.shape[0], bias.shape[1], a.shape[2], dtype=torch.float64)
     args = (a.numpy(), bias.contiguous().numpy(), grad.contiguous().numpy(), d.numpy())
-    if threaded:
-        launch_parallel(_backward_frames, *args, d_bias.numpy())
-    else:
-        serial(_backward_frames)(*args, d_bias.numpy())
+    launch(_backward_frames, *args, d_bias.numpy(), threaded=threaded)
     return d, d_bias.to(a.dtype)
 
 

@@ -21,42 +21,16 @@ the tests pin both passes to it (float64 to 1e-10).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from latentmusic.nn import gate_fused
+from latentmusic.nn import example_threads, gate_fused
 from latentmusic.nn import timemajor as tm
 
 ONE_NODE = True  # benchmarks/training.py turns it off to measure the lever on its own
-
-_pool: tuple[ThreadPoolExecutor, int] | None = None  # (pool, its size)
-
-
-def _on_threads(task: Callable[[int], None], n: int) -> None:
-    """task(0) .. task(n - 1), one per thread, each with single-threaded torch kernels; the
-    caller's thread count is restored after (torch's setting is process-wide)."""
-    global _pool
-    if n == 1:
-        task(0)
-        return
-    threads = torch.get_num_threads()
-    grad_mode = torch.is_grad_enabled()  # thread-local: off in an autograd function's passes
-
-    def run(k: int) -> None:
-        torch.set_num_threads(1)
-        with torch.set_grad_enabled(grad_mode):
-            task(k)
-
-    if _pool is None or _pool[1] < n:
-        _pool = (ThreadPoolExecutor(n, thread_name_prefix="gated-stack"), n)
-    try:
-        list(_pool[0].map(run, range(n)))
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -64,10 +38,6 @@ class _Plan:
     taps: tuple[tuple[tm.Tap, ...], ...]  # per layer
     fused: bool  # the numba gate (float32) or torch's ops
     workers: int  # threads the examples are split over
-
-    def groups(self, batch: int) -> list[range]:
-        n = min(self.workers, batch)
-        return [range(k * batch // n, (k + 1) * batch // n) for k in range(n)]
 
 
 def _gate(a: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, fused: bool) -> None:
@@ -100,15 +70,6 @@ def _plus_frames(a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     return (a.view(batch, frames, length // frames, width) + bias.unsqueeze(2)).view(a.shape)
 
 
-def _add_weight_grad(acc: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, tap: tm.Tap) -> None:
-    """acc += the rows of ``x`` (T_in, C_in) one tap read, against ``grad`` (T_out, C_out)."""
-    off, i0, o0 = tap
-    k, n = acc.shape
-    lo, hi = max(0, -off), min(grad.shape[0], x.shape[0] - off)
-    if hi > lo:
-        acc.addmm_(x[lo + off : hi + off, i0 : i0 + k].t(), grad[lo:hi, o0 : o0 + n])
-
-
 class _GatedStack(torch.autograd.Function):
     """skip sum += sum over layers of gate(taps(h_l) + cond rows) @ W_skip, with
     h_{l+1} = h_l + gate(...) @ W_res + b_res; returns the skip sum (written in place)."""
@@ -129,7 +90,7 @@ class _GatedStack(torch.autograd.Function):
         pre = [h.new_empty(batch, length, 2 * r) for _ in range(n)]  # gate pre-activations
         gates = [h.new_empty(batch, length, r) for _ in range(n)]
         skip3 = skip_sum.view(batch, length, -1)
-        groups = plan.groups(batch)
+        groups = example_threads.groups(batch, plan.workers)
 
         def examples(k: int) -> None:
             for b in groups[k]:
@@ -143,7 +104,7 @@ class _GatedStack(torch.autograd.Function):
                         torch.addmm(hs[i][b], gates[i][b], res[i], out=hs[i + 1][b])
                         hs[i + 1][b].add_(res_bias[i])
 
-        _on_threads(examples, len(groups))
+        example_threads.run(examples, len(groups))
         ctx.plan = plan
         ctx.intermediates = (hs[1:], pre, gates)  # made here: nothing else can change them
         ctx.mark_dirty(skip_sum)
@@ -162,7 +123,7 @@ class _GatedStack(torch.autograd.Function):
         d_skip3 = d_skip.contiguous().view(batch, length, -1)
         d_table = table.new_empty(table.shape)
         dh = torch.empty_like(h)
-        groups = plan.groups(batch)
+        groups = example_threads.groups(batch, plan.workers)
         # Per thread: every weight's gradient, summed over its examples.
         sums = [[torch.zeros_like(w) for w in weights] for _ in groups]
 
@@ -189,7 +150,7 @@ class _GatedStack(torch.autograd.Function):
                     )
                     d_table[one, :, 2 * r * i : 2 * r * (i + 1)] = d_rows
                     for tap, acc_w in zip(plan.taps[i], d_mats[i], strict=True):
-                        _add_weight_grad(acc_w, hs[i][b], da[0], tap)
+                        tm.add_tap_weight_grad(acc_w, hs[i][b], da[0], tap)
                     # h_i feeds this layer's taps and, through the identity, h_{i+1}.
                     if dh_b is None:
                         tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one])
@@ -197,7 +158,7 @@ class _GatedStack(torch.autograd.Function):
                         tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one], accumulate=True)
                     dh_b = dh[b]
 
-        _on_threads(examples, len(groups))
+        example_threads.run(examples, len(groups))
         d_weights = sums[0]
         for other in sums[1:]:
             for total, part in zip(d_weights, other, strict=True):

@@ -59,6 +59,12 @@ def serial(kernel: Any) -> Any:
     return _SERIAL[kernel]
 
 
+def launch(kernel: Any, *args: Any, threaded: bool = True) -> Any:
+    """Run a :func:`parallel_jit` kernel over torch's threads (:func:`launch_parallel`), or
+    in the calling thread only (``threaded=False``: the caller has threads of its own)."""
+    return launch_parallel(kernel, *args) if threaded else serial(kernel)(*args)
+
+
 def as_rows(x: Any) -> np.ndarray:
     """A contiguous CPU tensor as the (rows, last dim) numpy view a kernel writes through."""
     return x.view(-1, x.shape[-1]).numpy()

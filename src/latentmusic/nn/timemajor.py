@@ -161,6 +161,16 @@ def taps_weight_grad(
     return torch.bmm(src.transpose(1, 2), grad[:, lo:hi, o0 : o0 + n]).sum(0)
 
 
+def add_tap_weight_grad(acc: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, tap: Tap) -> None:
+    """acc += one tap's weight gradient for one example: the rows of ``x`` (T_in, C_in) the
+    tap read, against ``grad`` (T_out, C_out)."""
+    off, i0, o0 = tap
+    k, n = acc.shape
+    lo, hi = _rows(x.shape[0], grad.shape[0], off)
+    if hi > lo:
+        acc.addmm_(x[lo + off : hi + off, i0 : i0 + k].t(), grad[lo:hi, o0 : o0 + n])
+
+
 class _TapConv(torch.autograd.Function):
     """out[b, t, o0:o0+n] += x[b, t + off, i0:i0+k] @ W  for every tap, plus bias rows."""
 

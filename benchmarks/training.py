@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from latentmusic.fileio import write_json
-from latentmusic.nn import gated_stack, timemajor
+from latentmusic.nn import gated_stack, residual_stack, timemajor
 from latentmusic.nn.timemajor import use_fast_path
 from latentmusic.train.allocator import keep_freed_memory
 
@@ -64,6 +64,7 @@ FAMILIES = (
 LEVERS = {
     "fast-unfused": (timemajor, "FUSED_GATE"),  # the gate in plain torch ops
     "fast-per-op": (gated_stack, "ONE_NODE"),  # the decoder's gated layers op by op
+    "fast-per-block": (residual_stack, "ONE_NODE"),  # the encoders' residual blocks one by one
 }
 
 
@@ -379,6 +380,11 @@ def main() -> None:
         action="store_true",
         help="also time the fast path with the WaveNet decoder's gated layers op by op",
     )
+    parser.add_argument(
+        "--per-block-encoders",
+        action="store_true",
+        help="also time the fast path with the WaveNet encoders' residual blocks one by one",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -397,7 +403,7 @@ def main() -> None:
         f"{cpu['cpu']}: FP32 peak {cpu['peak_gflops_per_core']} GFLOP/s per core ({cpu['formula']})"
     )
     print(
-        f"{'family':<12}{'thr':>4} {'path':<13}{'ms/step':>9}{'units/s':>10} {'unit':<8}"
+        f"{'family':<12}{'thr':>4} {'path':<15}{'ms/step':>9}{'units/s':>10} {'unit':<8}"
         f"{'speedup':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'%peak':>7}{'MiB':>8}",
         flush=True,
     )
@@ -405,12 +411,13 @@ def main() -> None:
     memory = not (args.quick or args.no_memory)
     for family in args.families:
         levers = [lever for lever, on in
-                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers)) if on]  # fmt: skip
+                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers),
+                   ("fast-per-block", args.per_block_encoders)) if on]  # fmt: skip
         new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"
             print(
-                f"{r['family']:<12}{r['threads']:>4} {r['path']:<13}{r['median_ms']:>9.0f}"
+                f"{r['family']:<12}{r['threads']:>4} {r['path']:<15}{r['median_ms']:>9.0f}"
                 f"{r['units_per_s']:>10.0f} {r['unit']:<8}{r['speedup']:>8.2f}"
                 f"{r['gflop_per_step']:>8.1f}{r['gflops']:>9.1f}"
                 f"{100 * r['fraction_of_peak']:>6.0f}%{mib:>8}",

@@ -22,6 +22,7 @@ from latentmusic.nn.numba_support import as_rows, launch, launch_parallel, numba
 from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 256  # rows one thread handles at a time: a few hundred KiB of (N, 2R)
+BIAS_ROWS = 32  # rows a per-frame bias gradient sums in float32 before adding in float64
 
 
 if numba is not None:
@@ -79,17 +80,23 @@ if numba is not None:
             b, f = task // frames, task % frames
             bb = b if bias.shape[0] > 1 else 0
             acc = np.zeros(2 * r, dtype=np.float64)
-            for i in range(f * hop, (f + 1) * hop):
-                for j in range(r):
-                    t = _tanh(a[b, i, j] + bias[bb, f, j])
-                    s = _sigmoid(a[b, i, r + j] + bias[bb, f, r + j])
-                    g = grad[b, i, j]
-                    df = g * s * (one - t * t)
-                    dg = g * t * s * (one - s)
-                    d[b, i, j] = df
-                    d[b, i, r + j] = dg
-                    acc[j] += df
-                    acc[r + j] += dg
+            # Sums of BIAS_ROWS rows in float32 (the row loop stays vectorised), then float64.
+            part = np.empty(2 * r, dtype=np.float32)
+            for i0 in range(f * hop, (f + 1) * hop, BIAS_ROWS):
+                part[:] = 0
+                for i in range(i0, min(i0 + BIAS_ROWS, (f + 1) * hop)):
+                    for j in range(r):
+                        t = _tanh(a[b, i, j] + bias[bb, f, j])
+                        s = _sigmoid(a[b, i, r + j] + bias[bb, f, r + j])
+                        g = grad[b, i, j]
+                        df = g * s * (one - t * t)
+                        dg = g * t * s * (one - s)
+                        d[b, i, j] = df
+                        d[b, i, r + j] = dg
+                        part[j] += df
+                        part[r + j] += dg
+                for j in range(2 * r):
+                    acc[j] += part[j]
             for j in range(2 * r):
                 d_bias[b, f, j] = acc[j]
 

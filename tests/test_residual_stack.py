@@ -96,3 +96,15 @@ def test_a_failing_thread_raises_in_the_caller_and_the_thread_count_comes_back()
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(old)
+
+
+def test_the_threads_end_with_the_call() -> None:
+    """Threads kept between calls left later whole-batch ops on one core (docs/performance.md)."""
+    import threading
+
+    before = threading.active_count()
+    seen: list[str] = []
+    example_threads.run(lambda k: seen.append(threading.current_thread().name), 3)
+    assert len(seen) == 3 and len(set(seen)) == 3  # three threads, the caller's among them
+    assert threading.current_thread().name in seen
+    assert threading.active_count() == before

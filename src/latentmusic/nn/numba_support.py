@@ -61,8 +61,20 @@ def serial(kernel: Any) -> Any:
 
 def launch(kernel: Any, *args: Any, threaded: bool = True) -> Any:
     """Run a :func:`parallel_jit` kernel over torch's threads (:func:`launch_parallel`), or
-    in the calling thread only (``threaded=False``: the caller has threads of its own)."""
-    return launch_parallel(kernel, *args) if threaded else serial(kernel)(*args)
+    in the calling thread only (``threaded=False``: the caller has threads of its own).
+
+    A serial kernel's first call also set the calling thread's OpenMP team to numba's size
+    (a one-thread test read two threads after it), so torch's count is restored here too."""
+    if threaded:
+        return launch_parallel(kernel, *args)
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        return serial(kernel)(*args)
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def as_rows(x: Any) -> np.ndarray:

@@ -71,9 +71,13 @@ class _ResidualStack(torch.autograd.Function):
         n = len(plan.taps)
         batch, length, c = x.shape
         mats, conv_bias, res_w, res_b = _unpack(weights, plan.taps)
-        xs = [x] + [x.new_empty(batch, length, c) for _ in range(n)]  # block inputs, output
-        # What each block's conv reads: relu(x) (saved for the backward) or x itself.
-        inner = [x.new_empty(batch, length, c) for _ in range(n)] if plan.pre_relu else xs[:n]
+        if plan.pre_relu:  # the backward reads relu(x) only: two buffers take turns as x
+            inner = [x.new_empty(batch, length, c) for _ in range(n)]
+            turns = [x.new_empty(batch, length, c), x.new_empty(batch, length, c)]
+            xs = [x] + [turns[i % 2] for i in range(n)]
+        else:  # the conv reads x itself: every block's input is kept
+            xs = [x] + [x.new_empty(batch, length, c) for _ in range(n)]
+            inner = xs[:n]
         hidden = [x.new_empty(batch, length, w.shape[0]) for w in res_w]
         groups = example_threads.groups(batch, plan.workers)
 
@@ -91,7 +95,7 @@ class _ResidualStack(torch.autograd.Function):
         example_threads.run(examples, len(groups))
         ctx.plan = plan
         # Made here, so nothing else can change them; x (an input) is saved the usual way.
-        ctx.intermediates = (xs[1:n], inner if plan.pre_relu else None, hidden)
+        ctx.intermediates = (inner if plan.pre_relu else inner[1:], hidden)
         ctx.save_for_backward(x, *weights)
         return xs[n]
 
@@ -99,8 +103,8 @@ class _ResidualStack(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
         plan = ctx.plan
         x, *weights = ctx.saved_tensors
-        later, inner, hidden = ctx.intermediates
-        inner = inner if plan.pre_relu else [x, *later]
+        kept, hidden = ctx.intermediates
+        inner = kept if plan.pre_relu else [x, *kept]
         n = len(plan.taps)
         mats, _, res_w, _ = _unpack(weights, plan.taps)
         dx = grad.contiguous().clone()  # the running input gradient, updated in place

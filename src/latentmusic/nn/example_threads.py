@@ -1,12 +1,11 @@
 """Split a training batch's examples over threads that each run single-threaded kernels.
 
-Why: the narrow conv stacks' whole-batch GEMMs stream 8-16 MB operands through memory and
-gain little from a second core (the translation decoder's layers: 300 ms forward on two
-threads against 450 on one). One example's activations (1-2 MB a layer) stay in cache
-between a layer's GEMMs and its element-wise pass, and two threads with one example each
-keep both cores on cache-resident work (215 ms for the same forward). Used by the
-one-node stacks (:mod:`latentmusic.nn.gated_stack`, :mod:`latentmusic.nn.residual_stack`)
-in their forward and backward passes.
+Why: the WaveNet decoder's whole-batch GEMMs (K = 64-128) stream 8-16 MB operands through
+memory and gain little from a second core: its layers' forward took 300 ms on two threads
+against 450 on one. One example's activations (1-2 MB a layer) stay in cache between a
+layer's GEMMs and its gate, and two threads with one example at a time keep both cores on
+that cache-resident work: 215 ms for the same forward. Used by
+:mod:`latentmusic.nn.gated_stack` in its forward and backward passes.
 """
 
 from __future__ import annotations

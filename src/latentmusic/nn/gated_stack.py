@@ -45,7 +45,7 @@ def _gate(a: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, fused: bool) -
     if fused:
         gate_fused.gate_forward_frames(a, bias, out, threaded=False)
     else:
-        out.copy_(tm.gated_activation(_plus_frames(a, bias), dim=-1))
+        out.copy_(tm.gated_activation(tm.plus_frames(a, bias), dim=-1))
 
 
 def _gate_backward(
@@ -55,19 +55,12 @@ def _gate_backward(
     if fused:
         return gate_fused.gate_backward_frames(a, bias, grad, threaded=False)
     r = a.shape[-1] // 2
-    z = _plus_frames(a, bias)
+    z = tm.plus_frames(a, bias)
     t, s = torch.tanh(z[..., :r]), torch.sigmoid(z[..., r:])
-    g = grad.view(t.shape)
-    d = torch.cat((g * s * (1 - t * t), g * t * s * (1 - s)), -1)
+    d = tm.gate_grad(t, s, grad.view(t.shape))
     batch, length, width = a.shape
     frames = bias.shape[1]
     return d, d.view(batch, frames, length // frames, width).sum(2)
-
-
-def _plus_frames(a: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    batch, length, width = a.shape
-    frames = bias.shape[1]
-    return (a.view(batch, frames, length // frames, width) + bias.unsqueeze(2)).view(a.shape)
 
 
 class _GatedStack(torch.autograd.Function):

@@ -8,6 +8,8 @@ numba is optional: without it ``numba`` is None and callers fall back to their t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,13 @@ def jit(**options: Any) -> Any:
     return wrap
 
 
+_ELEMENTWISE = {"fastmath": True, "nogil": True, "error_model": "numpy"}
+
+
 def parallel_jit(fn: Any) -> Any:
     """The element-wise kernels' njit: fastmath, no GIL, numpy errors, ``prange`` parallel;
-    launch them with :func:`launch_parallel`."""
-    return jit(fastmath=True, nogil=True, error_model="numpy", parallel=True)(fn)
+    launch them with :func:`launch` (or :func:`launch_parallel`)."""
+    return jit(**_ELEMENTWISE, parallel=True)(fn)
 
 
 _SERIAL: dict[Any, Any] = {}
@@ -55,26 +60,8 @@ def serial(kernel: Any) -> Any:
     where numba's threading layer would be entered from several threads at once (its
     ``workqueue`` layer refuses that)."""
     if kernel not in _SERIAL:
-        _SERIAL[kernel] = jit(fastmath=True, nogil=True, error_model="numpy")(kernel.py_func)
+        _SERIAL[kernel] = jit(**_ELEMENTWISE)(kernel.py_func)
     return _SERIAL[kernel]
-
-
-def launch(kernel: Any, *args: Any, threaded: bool = True) -> Any:
-    """Run a :func:`parallel_jit` kernel over torch's threads (:func:`launch_parallel`), or
-    in the calling thread only (``threaded=False``: the caller has threads of its own).
-
-    A serial kernel's first call also set the calling thread's OpenMP team to numba's size
-    (a one-thread test read two threads after it), so torch's count is restored here too."""
-    if threaded:
-        return launch_parallel(kernel, *args)
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        return serial(kernel)(*args)
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def as_rows(x: Any) -> np.ndarray:
@@ -82,21 +69,38 @@ def as_rows(x: Any) -> np.ndarray:
     return x.view(-1, x.shape[-1]).numpy()
 
 
-def launch_parallel(kernel: Any, *args: Any, threads: int | None = None) -> Any:
-    """Run a ``parallel=True`` kernel on ``threads`` numba threads (default: as many as torch
-    may use) and leave torch's thread count as it was. numba's OpenMP layer shares torch's
-    OpenMP runtime, and a launch left the calling thread's team at numba's size: a
-    ``--threads 1`` run trained on two threads after its first fused gate."""
+@contextmanager
+def _torch_threads_kept() -> Iterator[int]:
+    """Yield torch's thread count and set it back after. numba's OpenMP layer shares torch's
+    OpenMP runtime, and a kernel's launch (a serial kernel's first call too) left the calling
+    thread's team at numba's size: a ``--threads 1`` run trained on two threads after its
+    first fused gate, and a one-thread test read two threads after a serial gate."""
     import torch
 
     before = torch.get_num_threads()
-    wanted = before if threads is None else threads
-    numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
     try:
-        return kernel(*args)
+        yield before
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def launch_parallel(kernel: Any, *args: Any, threads: int | None = None) -> Any:
+    """Run a ``parallel=True`` kernel on ``threads`` numba threads (default: as many as torch
+    may use); torch's thread count is left as it was."""
+    with _torch_threads_kept() as before:
+        wanted = before if threads is None else threads
+        numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
+        return kernel(*args)
+
+
+def launch(kernel: Any, *args: Any, threaded: bool = True) -> Any:
+    """Run a :func:`parallel_jit` kernel over torch's threads (:func:`launch_parallel`), or
+    in the calling thread only (``threaded=False``: the caller has threads of its own)."""
+    if threaded:
+        return launch_parallel(kernel, *args)
+    with _torch_threads_kept():
+        return serial(kernel)(*args)
 
 
 if numba is not None:

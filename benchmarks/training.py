@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from latentmusic.fileio import write_json
-from latentmusic.nn import gated_stack, timemajor
+from latentmusic.nn import gated_stack, residual_stack, timemajor
 from latentmusic.nn.timemajor import use_fast_path
 from latentmusic.train.allocator import keep_freed_memory
 
@@ -64,6 +64,7 @@ FAMILIES = (
 LEVERS = {
     "fast-unfused": (timemajor, "FUSED_GATE"),  # the gate in plain torch ops
     "fast-per-op": (gated_stack, "ONE_NODE"),  # the decoder's gated layers op by op
+    "fast-per-block": (residual_stack, "ONE_NODE"),  # the encoders' residual blocks one by one
 }
 
 
@@ -379,6 +380,11 @@ def main() -> None:
         action="store_true",
         help="also time the fast path with the WaveNet decoder's gated layers op by op",
     )
+    parser.add_argument(
+        "--per-block-encoders",
+        action="store_true",
+        help="also time the fast path with the WaveNet encoders' residual blocks one by one",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -405,7 +411,8 @@ def main() -> None:
     memory = not (args.quick or args.no_memory)
     for family in args.families:
         levers = [lever for lever, on in
-                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers)) if on]  # fmt: skip
+                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers),
+                   ("fast-per-block", args.per_block_encoders)) if on]  # fmt: skip
         new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"

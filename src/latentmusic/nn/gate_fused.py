@@ -119,11 +119,16 @@ def gate_forward_frames(
 
 
 def gate_backward_frames(
-    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor, threaded: bool = True
+    a: torch.Tensor,
+    bias: torch.Tensor,
+    grad: torch.Tensor,
+    threaded: bool = True,
+    out: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of :func:`gate_forward_frames` for ``a`` and per (example, frame) for the
-    bias, (B, F, 2R) (summed over examples by the caller for a shared bias)."""
-    d = torch.empty_like(a)
+    bias, (B, F, 2R) (summed over examples by the caller for a shared bias). ``out`` (like
+    ``a``, contiguous) receives the first if given: a buffer the caller reuses stays in cache."""
+    d = torch.empty_like(a) if out is None else out
     d_bias = torch.empty(a.shape[0], bias.shape[1], a.shape[2], dtype=torch.float64)
     args = (a.numpy(), bias.contiguous().numpy(), grad.contiguous().numpy(), d.numpy())
     launch(_backward_frames, *args, d_bias.numpy(), threaded=threaded)

@@ -6,9 +6,10 @@ Two reasons, both measured (docs/performance.md):
   consumers in a pass of its own (the gate output feeds the skip and residual 1x1s, the
   residual stream the dilated conv and the next layer), and each skip weight gradient came
   out in the slower of the two GEMM orientations. Here each gradient is written once: the
-  gate's gradient starts as the skip term and the residual term is added by its GEMM in
-  place, the taps' input gradients accumulate into one residual-stream gradient, and the
-  skip sum's gradient, the same for every layer, is read as it is.
+  skip and residual 1x1s are one (R, S + R) matrix, so the gate's gradient and both weight
+  gradients are one GEMM each against [skip-sum gradient | residual-stream gradient] (the
+  skip sum's gradient, the same for every layer, copied in once per example), and the
+  taps' input gradients accumulate into that residual-stream gradient in place.
 - Whole-batch GEMMs stream 8-16 MB operands through memory and scale poorly over two
   cores. Here every example goes through all the layers on its own (its activations,
   1-2 MB a layer, stay in cache between the GEMMs and the gate), and the examples are
@@ -35,7 +36,7 @@ ONE_NODE = True  # benchmarks/training.py turns it off to measure the lever on i
 
 @dataclass(frozen=True)
 class _Plan:
-    taps: tuple[tuple[tm.Tap, ...], ...]  # per layer
+    taps: tuple[tuple[tm.Tap, ...], ...]  # per layer, in the order of its stacked matrix
     fused: bool  # the numba gate (float32) or torch's ops
     workers: int  # threads the examples are split over
 
@@ -49,11 +50,12 @@ def _gate(a: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, fused: bool) -
 
 
 def _gate_backward(
-    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor, fused: bool
+    a: torch.Tensor, bias: torch.Tensor, grad: torch.Tensor, out: torch.Tensor, fused: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients of :func:`_gate` for ``a`` (1, T, 2R) and per frame for ``bias``."""
+    """Gradients of :func:`_gate` for ``a`` (1, T, 2R), into ``out`` when fused, and per
+    frame for ``bias``."""
     if fused:
-        return gate_fused.gate_backward_frames(a, bias, grad, threaded=False)
+        return gate_fused.gate_backward_frames(a, bias, grad, threaded=False, out=out)
     r = a.shape[-1] // 2
     z = tm.plus_frames(a, bias)
     t, s = torch.tanh(z[..., :r]), torch.sigmoid(z[..., r:])
@@ -63,9 +65,31 @@ def _gate_backward(
     return d, d.view(batch, frames, length // frames, width).sum(2)
 
 
+def _taps(x: torch.Tensor, conv: torch.Tensor, taps: Sequence[tm.Tap], out: torch.Tensor) -> None:
+    """out = the dilated conv of one example's ``x`` (T, R): tap q's (R, 2R) matrix is rows
+    q*R .. (q+1)*R of ``conv``; the tap reading row t itself writes ``out`` first."""
+    length, r = x.shape
+    order = sorted(range(len(taps)), key=lambda q: taps[q][0] != 0)
+    for j, q in enumerate(order):
+        off = taps[q][0]
+        w = conv[q * r : (q + 1) * r]
+        if j == 0:
+            torch.mm(x, w, out=out)
+            continue
+        lo, hi = tm.tap_rows(length, length, off)
+        if hi > lo:
+            out[lo:hi].addmm_(x[lo + off : hi + off], w)
+
+
 class _GatedStack(torch.autograd.Function):
     """skip sum += sum over layers of gate(taps(h_l) + cond rows) @ W_skip, with
-    h_{l+1} = h_l + gate(...) @ W_res + b_res; returns the skip sum (written in place)."""
+    h_{l+1} = h_l + gate(...) @ W_res + b_res; returns the skip sum (written in place).
+
+    The backward's per-example buffers (the joined upstream gradient, the gate's input and
+    output gradients) are allocated once per thread and reused, so they stay in cache;
+    with fresh tensors per layer, and the skip and residual terms as two GEMMs each, the
+    translation decoder's backward took 500-530 ms on two threads against 455-475 now.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -78,7 +102,8 @@ class _GatedStack(torch.autograd.Function):
     ) -> torch.Tensor:
         n = len(plan.taps)
         batch, length, r = h.shape
-        mats, skips, res, res_bias = _unpack(weights, plan.taps)
+        convs, outs, res_bias = _unpack(weights, n)
+        s = outs[-1].shape[1]
         hs = [h] + [h.new_empty(batch, length, r) for _ in range(n - 1)]  # each layer's input
         pre = [h.new_empty(batch, length, 2 * r) for _ in range(n)]  # gate pre-activations
         gates = [h.new_empty(batch, length, r) for _ in range(n)]
@@ -89,67 +114,72 @@ class _GatedStack(torch.autograd.Function):
             for b in groups[k]:
                 one = slice(b, b + 1)
                 for i in range(n):
-                    tm.taps_forward(hs[i][one], mats[i], plan.taps[i], pre[i][one], None)
+                    _taps(hs[i][b], convs[i], plan.taps[i], pre[i][b])
                     rows = table[one, :, 2 * r * i : 2 * r * (i + 1)]
                     _gate(pre[i][one], rows, gates[i][one], plan.fused)
-                    skip3[b].addmm_(gates[i][b], skips[i])
+                    skip3[b].addmm_(gates[i][b], outs[i][:, :s])
                     if i < n - 1:
-                        torch.addmm(hs[i][b], gates[i][b], res[i], out=hs[i + 1][b])
+                        torch.addmm(hs[i][b], gates[i][b], outs[i][:, s:], out=hs[i + 1][b])
                         hs[i + 1][b].add_(res_bias[i])
 
         example_threads.run(examples, len(groups))
         ctx.plan = plan
-        ctx.intermediates = (hs[1:], pre, gates)  # made here: nothing else can change them
+        ctx.intermediates = (hs, pre, gates)  # made here: nothing else can change them
         ctx.mark_dirty(skip_sum)
-        ctx.save_for_backward(h, table, *weights)
+        ctx.save_for_backward(table, *weights)
         return skip_sum
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, d_skip: torch.Tensor):  # type: ignore[override]
         plan = ctx.plan
-        h, table, *weights = ctx.saved_tensors
-        later, pre, gates = ctx.intermediates
-        hs = [h, *later]
+        table, *weights = ctx.saved_tensors
+        hs, pre, gates = ctx.intermediates
         n = len(plan.taps)
-        batch, length, r = h.shape
-        mats, skips, res, res_bias = _unpack(weights, plan.taps)
+        batch, length, r = gates[0].shape
+        convs, outs, _ = _unpack(weights, n)
+        s = outs[-1].shape[1]
         d_skip3 = d_skip.contiguous().view(batch, length, -1)
         d_table = table.new_empty(table.shape)
-        dh = torch.empty_like(h)
+        dh = gates[0].new_empty(batch, length, r)
         groups = example_threads.groups(batch, plan.workers)
         # Per thread: every weight's gradient, summed over its examples.
         sums = [[torch.zeros_like(w) for w in weights] for _ in groups]
 
         def examples(k: int) -> None:
-            acc = _unpack(sums[k], plan.taps)
-            d_mats, d_skips, d_res, d_res_bias = acc
+            d_convs, d_outs, d_res_bias = _unpack(sums[k], n)
+            # [skip-sum gradient | gradient of the residual stream after the layer]
+            grads = gates[0].new_empty(length, s + r)
+            d_stream = grads[:, s:]
+            dg = gates[0].new_empty(length, r)
+            da = gates[0].new_empty(1, length, 2 * r)
             for b in groups[k]:
                 one = slice(b, b + 1)
-                ds = d_skip3[b]
-                dh_b: torch.Tensor | None = None  # the gradient of layer i's output stream
+                grads[:, :s].copy_(d_skip3[b])
+                d_stream.zero_()  # after the last layer: its output is the skip term alone
                 for i in reversed(range(n)):
                     g = gates[i][b]
-                    # The gate output feeds the skip (whose sum's gradient every layer
-                    # shares) and the residual 1x1: the first GEMM, the second in place.
-                    dg = ds @ skips[i].t()
-                    d_skips[i].addmm_(g.t(), ds)
-                    if dh_b is not None:  # every layer but the last
-                        dg.addmm_(dh_b, res[i].t())
-                        d_res[i].addmm_(g.t(), dh_b)
-                        d_res_bias[i].add_(dh_b.sum(0))
+                    # The gate output feeds the skip 1x1 (whose sum's gradient every layer
+                    # shares) and the residual 1x1 (all but the last layer): one GEMM each.
+                    upstream = grads if i < n - 1 else grads[:, :s]
+                    torch.mm(upstream, outs[i].t(), out=dg)
+                    d_outs[i].addmm_(g.t(), upstream)
+                    if i < n - 1:
+                        d_res_bias[i].add_(d_stream.sum(0))
                     rows = table[one, :, 2 * r * i : 2 * r * (i + 1)]
-                    da, d_rows = _gate_backward(
-                        pre[i][one], rows, dg.view(1, length, r), plan.fused
+                    d_pre, d_rows = _gate_backward(
+                        pre[i][one], rows, dg.view(1, length, r), da, plan.fused
                     )
                     d_table[one, :, 2 * r * i : 2 * r * (i + 1)] = d_rows
-                    for tap, acc_w in zip(plan.taps[i], d_mats[i], strict=True):
-                        tm.add_tap_weight_grad(acc_w, hs[i][b], da[0], tap)
                     # h_i feeds this layer's taps and, through the identity, h_{i+1}.
-                    if dh_b is None:
-                        tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one])
-                    else:
-                        tm.taps_input_grad(da, mats[i], plan.taps[i], dh[one], accumulate=True)
-                    dh_b = dh[b]
+                    for q, tap in enumerate(plan.taps[i]):
+                        tm.add_tap_weight_grad(
+                            d_convs[i][q * r : (q + 1) * r], hs[i][b], d_pre[0], tap
+                        )
+                        lo, hi = tm.tap_rows(length, length, tap[0])
+                        if hi > lo:  # the rows this tap read get its input gradient
+                            w = convs[i][q * r : (q + 1) * r]
+                            d_stream[lo + tap[0] : hi + tap[0]].addmm_(d_pre[0, lo:hi], w.t())
+                dh[b].copy_(d_stream)
 
         example_threads.run(examples, len(groups))
         d_weights = sums[0]
@@ -160,19 +190,12 @@ class _GatedStack(torch.autograd.Function):
 
 
 def _unpack(
-    weights: Sequence[torch.Tensor], taps: Sequence[Sequence[tm.Tap]]
-) -> tuple[list[list[torch.Tensor]], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """(tap matrices per layer, skip (R, S) per layer, residual (R, R) and bias per layer
-    but the last) from the flat tensor list the autograd function takes."""
-    mats, at = [], 0
-    for layer in taps:
-        mats.append(list(weights[at : at + len(layer)]))
-        at += len(layer)
-    n = len(taps)
-    skips = list(weights[at : at + n])
-    res = list(weights[at + n : at + 2 * n - 1])
-    res_bias = list(weights[at + 2 * n - 1 :])
-    return mats, skips, res, res_bias
+    weights: Sequence[torch.Tensor], n: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """(stacked tap matrices (k*R, 2R), [skip | residual] 1x1s (R, S + R), the last layer's
+    (R, S), residual biases) per layer, from the flat list the autograd function takes."""
+    weights = list(weights)
+    return weights[:n], weights[n : 2 * n], weights[2 * n :]
 
 
 def applies(h: torch.Tensor, layers: Sequence[nn.Module]) -> bool:
@@ -203,14 +226,17 @@ def gated_layers(
     2R*i .. 2R*(i+1). For layers where :func:`applies` holds.
     """
     r = h.shape[-1]
-    mats: list[torch.Tensor] = []
-    taps = []
-    for layer in layers:
-        m, t = tm.conv_taps(layer.dilated.weight, layer.dilation, (kernel - 1) * layer.dilation)
-        mats += m
+    taps, convs, outs = [], [], []
+    for i, layer in enumerate(layers):
+        _, t = tm.conv_taps(layer.dilated.weight, layer.dilation, (kernel - 1) * layer.dilation)
         taps.append(tuple(t))
-    skips = [layer.skip.weight[:, :, 0].t() for layer in layers]
-    res = [layer.res.weight[:, :, 0].t() for layer in layers[:-1]]
+        # Tap q's (R, 2R) matrix in rows q*R .. (q+1)*R, as conv_taps orders the taps.
+        convs.append(layer.dilated.weight.permute(2, 1, 0).reshape(-1, 2 * r))
+        skip = layer.skip.weight[:, :, 0].t()
+        last = i == len(layers) - 1
+        outs.append(
+            skip.contiguous() if last else torch.cat([skip, layer.res.weight[:, :, 0].t()], 1)
+        )
     res_bias = [layer.res.bias for layer in layers[:-1]]
     fused = gate_fused.available() and h.dtype == torch.float32 and tm.FUSED_GATE
     plan = _Plan(tuple(taps), fused, torch.get_num_threads())
@@ -219,8 +245,7 @@ def gated_layers(
         skip_sum,
         table[:, :, : 2 * r * len(layers)].expand(h.shape[0], -1, -1),
         plan,
-        *mats,
-        *skips,
-        *res,
+        *convs,
+        *outs,
         *res_bias,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from latentmusic.nn.numba_support import as_rows, launch_parallel, numba, parallel_jit
+from latentmusic.nn.numba_support import as_rows, launch, numba, parallel_jit
 from latentmusic.nn.numba_support import available as available  # re-exported for callers
 
 ROWS_PER_TASK = 1024  # rows one thread handles at a time: a few hundred KiB
@@ -58,23 +58,27 @@ if numba is not None:
                     dx[i, j] = grad[i, j] + d
 
 
-def bias_relu_(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """x = relu(x + bias) in place; ``x`` contiguous (..., C), ``bias`` (C,)."""
-    launch_parallel(_bias_relu, as_rows(x), bias.detach().contiguous().numpy())
+def bias_relu_(x: torch.Tensor, bias: torch.Tensor, threaded: bool = True) -> torch.Tensor:
+    """x = relu(x + bias) in place; ``x`` contiguous (..., C), ``bias`` (C,).
+
+    ``threaded=False`` (here and below): run in the calling thread only."""
+    launch(_bias_relu, as_rows(x), bias.detach().contiguous().numpy(), threaded=threaded)
     return x
 
 
-def relu_grad_colsum_(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def relu_grad_colsum_(grad: torch.Tensor, out: torch.Tensor, threaded: bool = True) -> torch.Tensor:
     """grad = grad * (out > 0) in place (the gradient through a ReLU whose output is
     ``out``); returns the column sums of the result (a bias's gradient), shape (C,)."""
     rows = as_rows(grad)
     partial = np.empty(((rows.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK, rows.shape[1]))
-    launch_parallel(_relu_grad_colsum, rows, as_rows(out), partial)
+    launch(_relu_grad_colsum, rows, as_rows(out), partial, threaded=threaded)
     return torch.from_numpy(partial.sum(0)).to(grad.dtype)
 
 
-def masked_add_(dx: torch.Tensor, mask_src: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+def masked_add_(
+    dx: torch.Tensor, mask_src: torch.Tensor, grad: torch.Tensor, threaded: bool = True
+) -> torch.Tensor:
     """dx = grad + dx * (mask_src > 0) in place: a residual block's input gradient, the
     identity path's ``grad`` plus the branch's ``dx`` through the ReLU at the input."""
-    launch_parallel(_masked_add, as_rows(dx), as_rows(mask_src), as_rows(grad))
+    launch(_masked_add, as_rows(dx), as_rows(mask_src), as_rows(grad), threaded=threaded)
     return dx

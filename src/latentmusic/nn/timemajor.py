@@ -58,7 +58,7 @@ def fast_path_applies(module: nn.Module, x: torch.Tensor) -> bool:
     )
 
 
-def _rows(t_in: int, t_out: int, offset: int) -> tuple[int, int]:
+def tap_rows(t_in: int, t_out: int, offset: int) -> tuple[int, int]:
     """Output rows ``[lo, hi)`` whose input row ``t + offset`` lies inside ``[0, t_in)``."""
     return max(0, -offset), min(t_out, t_in - offset)
 
@@ -119,7 +119,7 @@ def taps_forward(
         if j == first:
             continue
         k, n = w.shape
-        lo, hi = _rows(t_in, t_out, off)
+        lo, hi = tap_rows(t_in, t_out, off)
         if hi <= lo:
             continue
         if off == 0 and t_in == t_out:
@@ -152,7 +152,7 @@ def taps_weight_grad(
     k, n = w.shape
     batch, t_in, c_in = x.shape
     t_out = grad.shape[1]
-    lo, hi = _rows(t_in, t_out, off)
+    lo, hi = tap_rows(t_in, t_out, off)
     if hi <= lo:
         return torch.zeros_like(w)
     if off == 0 and t_in == t_out:
@@ -166,7 +166,7 @@ def add_tap_weight_grad(acc: torch.Tensor, x: torch.Tensor, grad: torch.Tensor, 
     tap read, against ``grad`` (T_out, C_out)."""
     off, i0, o0 = tap
     k, n = acc.shape
-    lo, hi = _rows(x.shape[0], grad.shape[0], off)
+    lo, hi = tap_rows(x.shape[0], grad.shape[0], off)
     if hi > lo:
         acc.addmm_(x[lo + off : hi + off, i0 : i0 + k].t(), grad[lo:hi, o0 : o0 + n])
 

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from latentmusic.errors import ConfigError, InputError
-from latentmusic.nn import gated_stack
+from latentmusic.nn import gated_stack, residual_stack
 from latentmusic.nn import timemajor as tm
 from latentmusic.nn import wavenet_generation as gen
 from latentmusic.nn.wavenet_generation import Backend, WaveNetState
@@ -149,9 +149,14 @@ class NonCausalWaveNetEncoder(nn.Module):
         """
         left = (self.kernel - 1) // 2  # _same's left padding at dilation 1
         h = tm.conv1d(x.transpose(1, 2), self.start, left)
-        for conv, res, d in zip(self.dilated, self.residual, self.dilations, strict=True):
-            left = (self.kernel - 1) * d // 2
-            h = tm.residual_block(h, conv, res, left, self.style == "nsynth", overwrite=True)
+        lefts = [(self.kernel - 1) * d // 2 for d in self.dilations]
+        blocks = list(zip(self.dilated, self.residual, lefts, strict=True))
+        pre_relu = self.style == "nsynth"
+        if residual_stack.applies(h):  # training: the blocks as one autograd node
+            h = residual_stack.residual_stack(h, blocks, pre_relu)
+        else:
+            for conv, res, left in blocks:
+                h = tm.residual_block(h, conv, res, left, pre_relu, overwrite=True)
         batch, length, channels = h.shape
         frames = length // self.pool
         pooled = h[:, : frames * self.pool].reshape(batch, frames, self.pool, channels).mean(2)

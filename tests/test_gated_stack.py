@@ -75,9 +75,10 @@ def test_one_node_matches_the_per_op_layers_in_float64(kernel: int, threads: int
 
 
 @pytest.mark.skipif(not gate_fused.available(), reason="the fused float32 gate needs numba")
-def test_one_node_with_the_fused_gate_matches_float64(threads: int) -> None:
-    ref = _run(_decoder(2, torch.float64), False, torch.float64)
-    new = _run(_decoder(2, torch.float32), True, torch.float32)
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_one_node_with_the_fused_gate_matches_float64(kernel: int, threads: int) -> None:
+    ref = _run(_decoder(kernel, torch.float64), False, torch.float64)
+    new = _run(_decoder(kernel, torch.float32), True, torch.float32)
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):
         assert float((b.double() - a).abs().max()) <= 1e-5 * float(a.abs().max()), i
 

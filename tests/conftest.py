@@ -51,6 +51,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def node_threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """One torch thread (a one-node stack takes its examples in turn) or two (it splits
+    them over threads of its own); the node must give the count back."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    assert torch.get_num_threads() == request.param
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     """Headless Chromium (Debian's ``chromium`` + ``chromium-driver``) driven by selenium,

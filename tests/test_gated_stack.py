@@ -50,18 +50,8 @@ def _run(decoder: WaveNetDecoder, one_node: bool, dtype: torch.dtype) -> list[to
     return [out.detach(), h.grad, s0.grad, table.grad, *params]
 
 
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def threads(request: pytest.FixtureRequest):  # noqa: ANN201
-    """One thread (examples in turn) or two (examples split over the node's own threads)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    assert torch.get_num_threads() == request.param  # the node gives the count back
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize("kernel", [2, 3])
-def test_one_node_matches_the_per_op_layers_in_float64(kernel: int, threads: int) -> None:
+def test_one_node_matches_the_per_op_layers_in_float64(kernel: int, node_threads: int) -> None:
     decoder = _decoder(kernel, torch.float64)
     ref = _run(decoder, False, torch.float64)
     new = _run(decoder, True, torch.float64)
@@ -76,7 +66,7 @@ def test_one_node_matches_the_per_op_layers_in_float64(kernel: int, threads: int
 
 @pytest.mark.skipif(not gate_fused.available(), reason="the fused float32 gate needs numba")
 @pytest.mark.parametrize("kernel", [2, 3])
-def test_one_node_with_the_fused_gate_matches_float64(kernel: int, threads: int) -> None:
+def test_one_node_with_the_fused_gate_matches_float64(kernel: int, node_threads: int) -> None:
     ref = _run(_decoder(kernel, torch.float64), False, torch.float64)
     new = _run(_decoder(kernel, torch.float32), True, torch.float32)
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):

@@ -7,17 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from latentmusic.nn import example_threads, relu_fused, residual_stack
+from latentmusic.nn import relu_fused, residual_stack
 from latentmusic.nn import timemajor as tm
-
-
-@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
-def threads(request: pytest.FixtureRequest):  # noqa: ANN201
-    old = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    assert torch.get_num_threads() == request.param  # the node gives the count back
-    torch.set_num_threads(old)
 
 
 def _blocks(dtype: torch.dtype) -> list[tuple[nn.Conv1d, nn.Conv1d, int]]:
@@ -50,7 +41,7 @@ def _run(one_node: bool, pre_relu: bool, dtype: torch.dtype) -> list[torch.Tenso
 
 
 @pytest.mark.parametrize("pre_relu", [True, False], ids=["pre-relu", "no-pre-relu"])
-def test_one_node_matches_the_blocks_in_float64(pre_relu: bool, threads: int) -> None:
+def test_one_node_matches_the_blocks_in_float64(pre_relu: bool, node_threads: int) -> None:
     ref = _run(False, pre_relu, torch.float64)
     new = _run(True, pre_relu, torch.float64)
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):
@@ -60,7 +51,7 @@ def test_one_node_matches_the_blocks_in_float64(pre_relu: bool, threads: int) ->
 
 @pytest.mark.skipif(not relu_fused.available(), reason="the fused float32 kernels need numba")
 @pytest.mark.parametrize("pre_relu", [True, False], ids=["pre-relu", "no-pre-relu"])
-def test_one_node_with_the_fused_kernels_matches_float64(pre_relu: bool, threads: int) -> None:
+def test_one_node_with_the_fused_kernels_matches_float64(pre_relu: bool, node_threads: int) -> None:
     ref = _run(False, pre_relu, torch.float64)
     new = _run(True, pre_relu, torch.float32)
     for i, (a, b) in enumerate(zip(ref, new, strict=True)):
@@ -72,39 +63,3 @@ def test_the_node_is_a_training_path_only() -> None:
     assert residual_stack.applies(x)
     with torch.no_grad():
         assert not residual_stack.applies(x)
-
-
-def test_examples_are_split_over_the_threads_without_gaps() -> None:
-    assert example_threads.groups(3, 2) == [range(0, 1), range(1, 3)]
-    assert example_threads.groups(8, 2) == [range(0, 4), range(4, 8)]
-    assert example_threads.groups(2, 4) == [range(0, 1), range(1, 2)]
-    assert example_threads.groups(5, 1) == [range(0, 5)]
-
-
-def test_a_failing_thread_raises_in_the_caller_and_the_thread_count_comes_back() -> None:
-    old = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-
-        def task(k: int) -> None:
-            assert torch.get_num_threads() == 1  # each thread runs single-threaded kernels
-            if k == 1:
-                raise RuntimeError("thread 1 failed")
-
-        with pytest.raises(RuntimeError, match="thread 1 failed"):
-            example_threads.run(task, 2)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(old)
-
-
-def test_the_threads_end_with_the_call() -> None:
-    """Threads kept between calls left later whole-batch ops on one core (docs/performance.md)."""
-    import threading
-
-    before = threading.active_count()
-    seen: list[str] = []
-    example_threads.run(lambda k: seen.append(threading.current_thread().name), 3)
-    assert len(seen) == 3 and len(set(seen)) == 3  # three threads, the caller's among them
-    assert threading.current_thread().name in seen
-    assert threading.active_count() == before

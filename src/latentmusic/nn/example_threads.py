@@ -56,3 +56,12 @@ def run(task: Callable[[int], None], n: int) -> None:
         torch.set_num_threads(threads)
     if errors:
         raise errors[0]
+
+
+def summed(per_thread: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Each thread's list of gradient sums added into the first thread's, which is returned."""
+    total = per_thread[0]
+    for other in per_thread[1:]:
+        for acc, part in zip(total, other, strict=True):
+            acc.add_(part)
+    return total

@@ -36,7 +36,7 @@ ONE_NODE = True  # benchmarks/training.py turns it off to measure the lever on i
 
 @dataclass(frozen=True)
 class _Plan:
-    taps: tuple[tuple[tm.Tap, ...], ...]  # per layer, in the order of its stacked matrix
+    taps: tuple[tuple[tm.Tap, ...], ...]  # per layer, one per tap matrix
     fused: bool  # the numba gate (float32) or torch's ops
     workers: int  # threads the examples are split over
 
@@ -65,22 +65,6 @@ def _gate_backward(
     return d, d.view(batch, frames, length // frames, width).sum(2)
 
 
-def _taps(x: torch.Tensor, conv: torch.Tensor, taps: Sequence[tm.Tap], out: torch.Tensor) -> None:
-    """out = the dilated conv of one example's ``x`` (T, R): tap q's (R, 2R) matrix is rows
-    q*R .. (q+1)*R of ``conv``; the tap reading row t itself writes ``out`` first."""
-    length, r = x.shape
-    order = sorted(range(len(taps)), key=lambda q: taps[q][0] != 0)
-    for j, q in enumerate(order):
-        off = taps[q][0]
-        w = conv[q * r : (q + 1) * r]
-        if j == 0:
-            torch.mm(x, w, out=out)
-            continue
-        lo, hi = tm.tap_rows(length, length, off)
-        if hi > lo:
-            out[lo:hi].addmm_(x[lo + off : hi + off], w)
-
-
 class _GatedStack(torch.autograd.Function):
     """skip sum += sum over layers of gate(taps(h_l) + cond rows) @ W_skip, with
     h_{l+1} = h_l + gate(...) @ W_res + b_res; returns the skip sum (written in place).
@@ -102,7 +86,7 @@ class _GatedStack(torch.autograd.Function):
     ) -> torch.Tensor:
         n = len(plan.taps)
         batch, length, r = h.shape
-        convs, outs, res_bias = _unpack(weights, n)
+        mats, outs, res_bias = _unpack(weights, plan.taps)
         s = outs[-1].shape[1]
         hs = [h] + [h.new_empty(batch, length, r) for _ in range(n - 1)]  # each layer's input
         pre = [h.new_empty(batch, length, 2 * r) for _ in range(n)]  # gate pre-activations
@@ -114,7 +98,7 @@ class _GatedStack(torch.autograd.Function):
             for b in groups[k]:
                 one = slice(b, b + 1)
                 for i in range(n):
-                    _taps(hs[i][b], convs[i], plan.taps[i], pre[i][b])
+                    tm.taps_forward(hs[i][one], mats[i], plan.taps[i], pre[i][one], None)
                     rows = table[one, :, 2 * r * i : 2 * r * (i + 1)]
                     _gate(pre[i][one], rows, gates[i][one], plan.fused)
                     skip3[b].addmm_(gates[i][b], outs[i][:, :s])
@@ -136,7 +120,7 @@ class _GatedStack(torch.autograd.Function):
         hs, pre, gates = ctx.intermediates
         n = len(plan.taps)
         batch, length, r = gates[0].shape
-        convs, outs, _ = _unpack(weights, n)
+        mats, outs, _ = _unpack(weights, plan.taps)
         s = outs[-1].shape[1]
         d_skip3 = d_skip.contiguous().view(batch, length, -1)
         d_table = table.new_empty(table.shape)
@@ -146,7 +130,7 @@ class _GatedStack(torch.autograd.Function):
         sums = [[torch.zeros_like(w) for w in weights] for _ in groups]
 
         def examples(k: int) -> None:
-            d_convs, d_outs, d_res_bias = _unpack(sums[k], n)
+            d_mats, d_outs, d_res_bias = _unpack(sums[k], plan.taps)
             # [skip-sum gradient | gradient of the residual stream after the layer]
             grads = gates[0].new_empty(length, s + r)
             d_stream = grads[:, s:]
@@ -171,31 +155,30 @@ class _GatedStack(torch.autograd.Function):
                     )
                     d_table[one, :, 2 * r * i : 2 * r * (i + 1)] = d_rows
                     # h_i feeds this layer's taps and, through the identity, h_{i+1}.
-                    for q, tap in enumerate(plan.taps[i]):
-                        tm.add_tap_weight_grad(
-                            d_convs[i][q * r : (q + 1) * r], hs[i][b], d_pre[0], tap
-                        )
+                    for tap, w, d_w in zip(plan.taps[i], mats[i], d_mats[i], strict=True):
+                        tm.add_tap_weight_grad(d_w, hs[i][b], d_pre[0], tap)
                         lo, hi = tm.tap_rows(length, length, tap[0])
                         if hi > lo:  # the rows this tap read get its input gradient
-                            w = convs[i][q * r : (q + 1) * r]
                             d_stream[lo + tap[0] : hi + tap[0]].addmm_(d_pre[0, lo:hi], w.t())
                 dh[b].copy_(d_stream)
 
         example_threads.run(examples, len(groups))
-        d_weights = sums[0]
-        for other in sums[1:]:
-            for total, part in zip(d_weights, other, strict=True):
-                total.add_(part)
+        d_weights = example_threads.summed(sums)
         return (dh, d_skip, d_table, None, *d_weights)
 
 
 def _unpack(
-    weights: Sequence[torch.Tensor], n: int
-) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """(stacked tap matrices (k*R, 2R), [skip | residual] 1x1s (R, S + R), the last layer's
-    (R, S), residual biases) per layer, from the flat list the autograd function takes."""
-    weights = list(weights)
-    return weights[:n], weights[n : 2 * n], weights[2 * n :]
+    weights: Sequence[torch.Tensor], taps: Sequence[Sequence[tm.Tap]]
+) -> tuple[list[list[torch.Tensor]], list[torch.Tensor], list[torch.Tensor]]:
+    """(tap matrices per layer, [skip | residual] 1x1s (R, S + R) per layer (the last
+    layer's skip alone, (R, S)), residual biases) from the flat list the autograd function
+    takes."""
+    mats, at = [], 0
+    for layer in taps:
+        mats.append(list(weights[at : at + len(layer)]))
+        at += len(layer)
+    n = len(taps)
+    return mats, list(weights[at : at + n]), list(weights[at + n :])
 
 
 def applies(h: torch.Tensor, layers: Sequence[nn.Module]) -> bool:
@@ -226,12 +209,11 @@ def gated_layers(
     2R*i .. 2R*(i+1). For layers where :func:`applies` holds.
     """
     r = h.shape[-1]
-    taps, convs, outs = [], [], []
+    taps, mats, outs = [], [], []
     for i, layer in enumerate(layers):
-        _, t = tm.conv_taps(layer.dilated.weight, layer.dilation, (kernel - 1) * layer.dilation)
+        m, t = tm.conv_taps(layer.dilated.weight, layer.dilation, (kernel - 1) * layer.dilation)
+        mats += m
         taps.append(tuple(t))
-        # Tap q's (R, 2R) matrix in rows q*R .. (q+1)*R, as conv_taps orders the taps.
-        convs.append(layer.dilated.weight.permute(2, 1, 0).reshape(-1, 2 * r))
         skip = layer.skip.weight[:, :, 0].t()
         last = i == len(layers) - 1
         outs.append(
@@ -245,7 +227,7 @@ def gated_layers(
         skip_sum,
         table[:, :, : 2 * r * len(layers)].expand(h.shape[0], -1, -1),
         plan,
-        *convs,
+        *mats,
         *outs,
         *res_bias,
     )

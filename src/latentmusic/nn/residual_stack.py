@@ -5,7 +5,7 @@ As a stack, the batch's examples are split over torch's threads
 (:mod:`latentmusic.nn.example_threads`), each thread taking its share through all the
 blocks with single-threaded kernels, and the backward adds each block's input gradient
 into the running one in place. Translation's encoder (64 channels, 8 x 4000): forward and
-backward 270 -> 207 ms on two threads, the same on one. (Its share all at once, not one
+backward 264-278 -> 205-237 ms on two threads (2026-12-06), the same on one. (Its share all at once, not one
 example at a time as the decoder layers go: at 3 x 64 x 64 the per-example GEMMs were too
 short to gain from the cache, 250 ms.) The element-wise steps are
 :mod:`latentmusic.nn.relu_fused`'s kernels (float32) or torch's ops (float64); the tests pin
@@ -136,10 +136,7 @@ class _ResidualStack(torch.autograd.Function):
                 dx[part].copy_(g3)
 
         example_threads.run(examples, len(groups))
-        d_weights = sums[0]
-        for other in sums[1:]:
-            for total, part in zip(d_weights, other, strict=True):
-                total.add_(part)
+        d_weights = example_threads.summed(sums)
         return (dx, None, *d_weights)
 
 

@@ -65,6 +65,7 @@ LEVERS = {
     "fast-unfused": (timemajor, "FUSED_GATE"),  # the gate in plain torch ops
     "fast-per-op": (gated_stack, "ONE_NODE"),  # the decoder's gated layers op by op
     "fast-per-block": (residual_stack, "ONE_NODE"),  # the encoders' residual blocks one by one
+    "fast-block-taps": (timemajor, "ONEDNN_BLOCK_CONV"),  # residual blocks' convs as tap GEMMs
 }
 
 
@@ -223,26 +224,35 @@ def count_flops(job: Job, fast: bool) -> int:
 def cpu_peak() -> dict[str, object]:
     """FP32 peak per core from /proc/cpuinfo: lanes x 2 (FMA) x FMA units x clock.
 
-    Assumptions: AVX-512 cores have two 512-bit FMA units (Xeon Scalable server parts; one
-    on some client parts), AVX2 cores two 256-bit units; the clock is the "cpu MHz" the
-    kernel reports (the base clock in a VM; turbo would raise the real peak).
+    Assumptions: Intel AVX-512 cores have two 512-bit FMA units (Xeon Scalable server
+    parts; one on some client parts), AVX2 cores two 256-bit units. AMD cores are counted by
+    the width of their FMA datapath: Zen 1 (family 23, models below 0x30) two 128-bit units
+    (16 FLOP a cycle), Zen 2 and 3 two 256-bit, Zen 4 (family 25 with AVX-512) runs 512-bit
+    instructions through the same two 256-bit units (also 32 FLOP a cycle), Zen 5 (family
+    26) two 512-bit. The clock is the "cpu MHz" the kernel reports (the base clock in a VM;
+    turbo would raise the real peak).
     """
-    flags, mhz, name = set(), 0.0, platform.processor() or platform.machine()
+    info: dict[str, str] = {}
+    flags, name = set(), platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            key = key.strip()
+            key, value = key.strip(), value.strip()
             if key == "flags" and not flags:
                 flags = set(value.split())
-            elif key == "cpu MHz" and not mhz:
-                mhz = float(value)
-            elif key == "model name":
-                name = value.strip()
+            elif key and key not in info:
+                info[key] = value
     except OSError:
         pass
+    name = info.get("model name", name)
+    mhz = float(info.get("cpu MHz", 0) or 0)
+    fma = 2 if "fma" in flags or "avx512f" in flags else 1
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     units = 2
-    fma = 2 if "fma" in flags or "avx512f" in flags else 1
+    if info.get("vendor_id") == "AuthenticAMD":
+        family, model = int(info.get("cpu family", 0)), int(info.get("model", 0))
+        datapath = 512 if family >= 26 else 128 if family == 23 and model < 0x30 else 256
+        units = 2 * datapath // (32 * lanes) or 1  # lanes: the widest instructions' floats
     per_core = lanes * fma * units * mhz / 1000.0  # GFLOP/s
     return {
         "cpu": name,
@@ -385,6 +395,11 @@ def main() -> None:
         action="store_true",
         help="also time the fast path with the WaveNet encoders' residual blocks one by one",
     )
+    parser.add_argument(
+        "--block-taps",
+        action="store_true",
+        help="also time the fast path with the residual blocks' convs as tap GEMMs, not oneDNN",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -412,7 +427,8 @@ def main() -> None:
     for family in args.families:
         levers = [lever for lever, on in
                   (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers),
-                   ("fast-per-block", args.per_block_encoders)) if on]  # fmt: skip
+                   ("fast-per-block", args.per_block_encoders),
+                   ("fast-block-taps", args.block_taps)) if on]  # fmt: skip
         new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"

@@ -164,11 +164,14 @@ def test_transposed_then_conv_is_only_taken_for_the_shapes_it_computes() -> None
 
 @pytest.mark.parametrize("pre_relu", [True, False])
 @pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("onednn", [True, False])
 def test_fused_residual_block_is_the_modules_in_value_and_gradient(
-    pre_relu: bool, overwrite: bool
+    pre_relu: bool, overwrite: bool, onednn: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """x + res(relu(conv(relu?(x)))) as one autograd node with fused element-wise passes,
-    against nn.Conv1d: output and the gradients of the input and all four parameters."""
+    its conv by oneDNN on the channels-last view or as tap GEMMs, against nn.Conv1d:
+    output and the gradients of the input and all four parameters."""
+    monkeypatch.setattr(timemajor, "ONEDNN_BLOCK_CONV", onednn)
     torch.manual_seed(4)
     conv = torch.nn.Conv1d(6, 5, 3, padding=2, dilation=2)
     res = torch.nn.Conv1d(5, 6, 1)
@@ -184,6 +187,19 @@ def test_fused_residual_block_is_the_modules_in_value_and_gradient(
     _assert_same_gradients(
         got, expected, [leaf, conv.weight, conv.bias, res.weight, res.bias], 1e-5
     )
+
+
+def test_uncentred_residual_block_convolves_with_taps_and_matches_the_modules() -> None:
+    """A causal block (all padding before the input) is not oneDNN's symmetric padding: it
+    takes the tap GEMMs, with the same value and gradients as the padded modules."""
+    assert timemajor.ONEDNN_BLOCK_CONV
+    torch.manual_seed(6)
+    conv, res = torch.nn.Conv1d(4, 5, 3, dilation=2), torch.nn.Conv1d(5, 4, 1)
+    leaf = torch.randn(2, 30, 4, requires_grad=True)
+    expected = leaf + res(F.relu(conv(F.pad(leaf.transpose(1, 2), (4, 0))))).transpose(1, 2)
+    got = timemajor.residual_block(leaf * 1.0, conv, res, 4, pre_relu=False)
+    assert torch.allclose(got, expected, atol=1e-6)
+    _assert_same_gradients(got, expected, [leaf, conv.weight, conv.bias, res.weight], 1e-5)
 
 
 def test_residual_block_keeps_the_callers_tensor_unless_told(

@@ -27,6 +27,7 @@ reference ``nn.Conv1d`` path (cuDNN) instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -304,6 +305,51 @@ def transposed_conv1d(x: torch.Tensor, conv: nn.ConvTranspose1d) -> torch.Tensor
     return out.view(batch, t_in * s, c_out)
 
 
+@dataclass(frozen=True)
+class BlockConv:
+    """How a residual block's conv runs: as tap GEMMs (``taps``: the weights are the tap
+    matrices of :func:`conv_taps`), or (``taps`` None) by oneDNN on the channels-last
+    view of the time-major tensor (the weight is the conv's own, ``padding`` on each side)."""
+
+    taps: tuple[Tap, ...] | None
+    padding: int = 0
+    dilation: int = 1
+
+    def forward(
+        self, inner: torch.Tensor, weights: Sequence[torch.Tensor], c_out: int
+    ) -> torch.Tensor:
+        if self.taps is not None:
+            hidden = inner.new_empty(*inner.shape[:2], c_out)
+            taps_forward(inner, weights, self.taps, hidden, None)
+            return hidden
+        out = F.conv2d(_nhwc(inner), weights[0].unsqueeze(2), None, padding=(0, self.padding),
+                       dilation=(1, self.dilation))  # fmt: skip
+        return out.squeeze(2).transpose(1, 2).contiguous()  # channels-last: already (B, T, C)
+
+    def backward(
+        self, inner: torch.Tensor, d_hidden: torch.Tensor, weights: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The input's gradient (contiguous, time-major) and each weight's."""
+        if self.taps is not None:
+            dweights = [
+                taps_weight_grad(inner, d_hidden, w, tap)
+                for tap, w in zip(self.taps, weights, strict=True)
+            ]
+            dx = torch.empty_like(inner)
+            taps_input_grad(d_hidden, weights, self.taps, dx)
+            return dx, dweights
+        dx, dw, _ = torch.ops.aten.convolution_backward(
+            _nhwc(d_hidden), _nhwc(inner), weights[0].unsqueeze(2), None, [1, 1],
+            [0, self.padding], [1, self.dilation], False, [0, 0], 1, [True, True, False],
+        )  # fmt: skip
+        return dx.squeeze(2).transpose(1, 2).contiguous(), [dw.squeeze(2)]
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    """Time-major (B, T, C) as the (B, C, 1, T) channels-last view oneDNN convolves: no copy."""
+    return x.transpose(1, 2).unsqueeze(2)
+
+
 class _ResidualBlock(torch.autograd.Function):
     """x + relu(conv(relu(x) or x) + b) @ W + c, each gradient written in one piece."""
 
@@ -316,20 +362,19 @@ class _ResidualBlock(torch.autograd.Function):
         res_bias: torch.Tensor,
         pre_relu: bool,
         overwrite: bool,
-        taps: tuple[Tap, ...],
-        *mats: torch.Tensor,
+        block_conv: BlockConv,
+        *weights: torch.Tensor,
     ) -> torch.Tensor:
         # x itself is not saved; a view would make autograd clone its base's gradient
         # (CopySlices), which costs more than the copy it saves.
         overwrite = overwrite and pre_relu and x.is_contiguous() and not x._is_view()
         x = x.contiguous()
         inner = torch.relu(x) if pre_relu else x
-        hidden = x.new_empty(*x.shape[:2], res_weight.shape[0])
-        taps_forward(inner, mats, taps, hidden, None)
+        hidden = block_conv.forward(inner, weights, res_weight.shape[0])
         relu_fused.bias_relu_(hidden, conv_bias)
         flat_hidden = hidden.view(-1, hidden.shape[-1])
-        ctx.taps, ctx.pre_relu = taps, pre_relu
-        ctx.save_for_backward(inner, hidden, res_weight, *mats)
+        ctx.block_conv, ctx.pre_relu = block_conv, pre_relu
+        ctx.save_for_backward(inner, hidden, res_weight, *weights)
         if overwrite:  # the sum into x's own memory: no copy of x first
             ctx.mark_dirty(x)
             x.view(-1, x.shape[-1]).addmm_(flat_hidden, res_weight).add_(res_bias)
@@ -339,24 +384,25 @@ class _ResidualBlock(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor):  # type: ignore[override]
-        inner, hidden, res_weight, *mats = ctx.saved_tensors
+        inner, hidden, res_weight, *weights = ctx.saved_tensors
         grad = grad.contiguous()
         flat_g = grad.view(-1, grad.shape[-1])
         d_res_bias = flat_g.sum(0)
         d_res_weight = hidden.view(-1, hidden.shape[-1]).t() @ flat_g
         d_hidden = flat_g @ res_weight.t()
         d_conv_bias = relu_fused.relu_grad_colsum_(d_hidden, hidden)
-        d_hidden = d_hidden.view(hidden.shape)
-        dmats = [
-            taps_weight_grad(inner, d_hidden, w, tap) for tap, w in zip(ctx.taps, mats, strict=True)
-        ]
-        dx = torch.empty_like(inner)
-        taps_input_grad(d_hidden, mats, ctx.taps, dx)
+        dx, dweights = ctx.block_conv.backward(inner, d_hidden.view(hidden.shape), weights)
         if ctx.pre_relu:  # inner = relu(x): its gradient passes where inner > 0
             relu_fused.masked_add_(dx, inner, grad)
         else:
             dx.add_(grad)
-        return (dx, d_conv_bias, d_res_weight, d_res_bias, None, None, None, *dmats)
+        return (dx, d_conv_bias, d_res_weight, d_res_bias, None, None, None, *dweights)
+
+
+# Residual blocks whose conv is centred (as much padding after the input as before) run it
+# through oneDNN on the channels-last view; False: tap GEMMs. benchmarks/training.py's
+# fast-block-taps path turns it off to measure the lever.
+ONEDNN_BLOCK_CONV = True
 
 
 def residual_block(
@@ -383,12 +429,17 @@ def residual_block(
     # numba launches in the VQ-VAE encodes, the demo's later Jukebox sampling ran 5x slower
     # (15.8 against 3.3 CPU s per second of audio; the mechanism is not pinned down).
     if relu_fused.available() and x.dtype == torch.float32 and torch.is_grad_enabled():
-        mats, taps = conv_taps(conv.weight, conv.dilation[0], left)
+        d, k = conv.dilation[0], conv.kernel_size[0]
+        if ONEDNN_BLOCK_CONV and 2 * left == d * (k - 1):
+            block_conv, weights = BlockConv(None, left, d), [conv.weight]
+        else:
+            mats, taps = conv_taps(conv.weight, d, left)
+            block_conv, weights = BlockConv(tuple(taps)), mats
         conv_bias = conv.bias if conv.bias is not None else x.new_zeros(conv.out_channels)
         res_bias = res.bias if res.bias is not None else x.new_zeros(res.out_channels)
         res_weight = res.weight[:, :, 0].t()
         return _ResidualBlock.apply(
-            x, conv_bias, res_weight, res_bias, pre_relu, overwrite, tuple(taps), *mats
+            x, conv_bias, res_weight, res_bias, pre_relu, overwrite, block_conv, *weights
         )
     return residual_add(x, F.relu(conv1d(F.relu(x) if pre_relu else x, conv, left)), res)
 

@@ -12,7 +12,10 @@ stride * channels)`` view, so one autograd function (:func:`tap_conv`) covers di
 transposed up-sampling convs. Its backward pass is hand-written for the same reason:
 the input gradient is the transposed taps accumulated in place, and each weight
 gradient is one GEMM (or a batched one for shifted taps), with no zero-filled slice
-gradients to add up.
+gradients to add up. One exception: a residual block's centred conv runs by oneDNN on
+the channels-last view that a time-major tensor already is (no copy either way), which
+beat the tap GEMMs at the VQ-VAE's 32 channels on an AMD EPYC (Zen 4) and was level with
+them on an Intel Xeon (``docs/performance.md``).
 
 The modules keep their ``nn.Conv1d`` / ``nn.ConvTranspose1d`` parameters (same names and
 shapes, so checkpoints load unchanged); the tap matrices are views of them taken at
@@ -421,7 +424,9 @@ def residual_block(
     float32 with numba it is one autograd node whose element-wise steps are fused
     (:mod:`latentmusic.nn.relu_fused`): the conv's bias and ReLU in one in-place pass, and
     in the backward the ReLU's gradient with the bias's, and the input ReLU's with the
-    residual sum, where autograd made a pass of each. ``overwrite`` lets a ``pre_relu``
+    residual sum, where autograd made a pass of each. A centred ``conv`` (``left`` is half
+    its reach) runs by oneDNN on the channels-last view (:class:`BlockConv`), a causal one
+    as tap GEMMs. ``overwrite`` lets a ``pre_relu``
     block write its sum into ``x`` (the caller's own intermediate, which nothing else
     reads) instead of a copy of it.
     """

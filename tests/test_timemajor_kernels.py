@@ -189,6 +189,28 @@ def test_fused_residual_block_is_the_modules_in_value_and_gradient(
     )
 
 
+@pytest.mark.parametrize(
+    "conv",
+    [
+        torch.nn.Conv1d(3, 5, 3, padding=2, dilation=2),  # the stacks' in and out convs
+        torch.nn.Conv1d(3, 5, 4, stride=2, padding=1),  # down-sampling
+        torch.nn.ConvTranspose1d(3, 5, 4, stride=2, padding=1),  # up-sampling
+        torch.nn.Conv1d(4, 6, 3, padding=1, groups=2),
+    ],
+    ids=["dilated", "strided", "transposed", "grouped"],
+)
+def test_onednn_conv_on_the_channels_last_view_is_the_module(conv: torch.nn.Module) -> None:
+    """The VQ-VAE stacks' convs by oneDNN on a time-major tensor: the module's output,
+    time-major and contiguous with no copy, and the same gradients."""
+    torch.manual_seed(7)
+    leaf = torch.randn(2, 24, conv.in_channels, requires_grad=True)
+    got = timemajor.onednn_conv1d(leaf, conv)
+    expected = conv(leaf.transpose(1, 2)).transpose(1, 2)
+    assert got.shape == expected.shape and got.is_contiguous()
+    assert torch.allclose(got, expected, atol=1e-6)
+    _assert_same_gradients(got, expected, [leaf, conv.weight, conv.bias], 1e-5)
+
+
 def test_uncentred_residual_block_convolves_with_taps_and_matches_the_modules() -> None:
     """A causal block (all padding before the input) is not oneDNN's symmetric padding: it
     takes the tap GEMMs, with the same value and gradients as the padded modules."""

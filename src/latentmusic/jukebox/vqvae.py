@@ -34,6 +34,8 @@ from latentmusic.nn.vq import VectorQuantizer
 def _conv_time_major(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
     """One of the stacks' convs on time-major (B, T, C) ``x``; unusual shapes run channels-first."""
     (k,), (s,), (p,), (d,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    if tm.ONEDNN_CONVS and torch.is_grad_enabled() and conv.padding_mode == "zeros":
+        return tm.onednn_conv1d(x, conv)  # training; inference keeps the taps
     sampling = k == 2 * s and p == s // 2 and s % 2 == 0 and d == 1 and conv.bias is not None
     if isinstance(conv, nn.ConvTranspose1d):
         if sampling and conv.output_padding == (0,) and conv.groups == 1:

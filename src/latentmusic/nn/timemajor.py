@@ -353,6 +353,28 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).unsqueeze(2)
 
 
+# The VQ-VAE stacks' other convs (strided, transposed, in and out) in training: by oneDNN
+# on the channels-last view (True) or as tap GEMMs. benchmarks/training.py's
+# fast-conv-taps path turns it off to measure the lever.
+ONEDNN_CONVS = True
+
+
+def onednn_conv1d(x: torch.Tensor, conv: nn.Conv1d | nn.ConvTranspose1d) -> torch.Tensor:
+    """``conv`` (plain or transposed, any stride, padding and dilation) on time-major ``x``
+    by oneDNN through the channels-last view: no layout copy in or out, autograd's own
+    backward. The output is time-major and contiguous."""
+    w = conv.weight.unsqueeze(2)
+    (s,), (p,), (d,) = conv.stride, conv.padding, conv.dilation
+    if isinstance(conv, nn.ConvTranspose1d):
+        (o,) = conv.output_padding
+        out = F.conv_transpose2d(
+            _nhwc(x), w, conv.bias, (1, s), (0, p), (0, o), conv.groups, (1, d)
+        )
+    else:
+        out = F.conv2d(_nhwc(x), w, conv.bias, (1, s), (0, p), (1, d), conv.groups)
+    return out.squeeze(2).transpose(1, 2)
+
+
 class _ResidualBlock(torch.autograd.Function):
     """x + relu(conv(relu(x) or x) + b) @ W + c, each gradient written in one piece."""
 

@@ -12,10 +12,11 @@ stride * channels)`` view, so one autograd function (:func:`tap_conv`) covers di
 transposed up-sampling convs. Its backward pass is hand-written for the same reason:
 the input gradient is the transposed taps accumulated in place, and each weight
 gradient is one GEMM (or a batched one for shifted taps), with no zero-filled slice
-gradients to add up. One exception: a residual block's centred conv runs by oneDNN on
-the channels-last view that a time-major tensor already is (no copy either way), which
-beat the tap GEMMs at the VQ-VAE's 32 channels on an AMD EPYC (Zen 4) and was level with
-them on an Intel Xeon (``docs/performance.md``).
+gradients to add up. The exception is training the VQ-VAE stacks: a residual block's
+centred conv and the stacks' other convs run by oneDNN on the channels-last view that a
+time-major tensor already is (no copy either way, :func:`onednn_conv1d`), which beat the
+tap GEMMs at 32 channels on an AMD EPYC (Zen 4) and was level with them on an Intel Xeon
+(``docs/performance.md``).
 
 The modules keep their ``nn.Conv1d`` / ``nn.ConvTranspose1d`` parameters (same names and
 shapes, so checkpoints load unchanged); the tap matrices are views of them taken at

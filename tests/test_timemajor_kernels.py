@@ -181,6 +181,7 @@ def test_fused_residual_block_is_the_modules_in_value_and_gradient(
     expected = leaf + res(F.relu(conv(inner))).transpose(1, 2)
     x = leaf * 1.0  # an intermediate the block may overwrite
     got = timemajor.residual_block(x, conv, res, 2, pre_relu, overwrite=overwrite)
+    assert (got.grad_fn.block_conv.taps is None) == onednn  # the conv the node ran
     assert torch.allclose(got, expected, atol=1e-6)
     if overwrite and pre_relu:
         assert got.data_ptr() == x.data_ptr()  # the sum went into x's memory
@@ -220,6 +221,7 @@ def test_uncentred_residual_block_convolves_with_taps_and_matches_the_modules() 
     leaf = torch.randn(2, 30, 4, requires_grad=True)
     expected = leaf + res(F.relu(conv(F.pad(leaf.transpose(1, 2), (4, 0))))).transpose(1, 2)
     got = timemajor.residual_block(leaf * 1.0, conv, res, 4, pre_relu=False)
+    assert got.grad_fn.block_conv.taps is not None
     assert torch.allclose(got, expected, atol=1e-6)
     _assert_same_gradients(got, expected, [leaf, conv.weight, conv.bias, res.weight], 1e-5)
 

@@ -206,3 +206,34 @@ def test_training_uses_the_fast_path_by_default() -> None:
     for model in models:
         flags = [m.fast_path for m in model.modules() if hasattr(m, "fast_path")]
         assert flags and all(flags)
+
+
+def test_vqvae_trains_its_convs_by_onednn_and_infers_with_the_taps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In training every conv of the VQ-VAE stacks goes through oneDNN on the channels-last
+    view (the residual blocks' inside their fused node); encoding without grad keeps the
+    tap GEMMs."""
+    convs: list[str] = []
+    blocks: list[bool] = []
+    onednn_conv1d, block_forward = tm.onednn_conv1d, tm.BlockConv.forward
+
+    def spy_conv(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+        convs.append(type(conv).__name__)
+        return onednn_conv1d(x, conv)
+
+    def spy_block(self: tm.BlockConv, *args: object) -> torch.Tensor:
+        blocks.append(self.taps is None)
+        return block_forward(self, *args)
+
+    monkeypatch.setattr(tm, "onednn_conv1d", spy_conv)
+    monkeypatch.setattr(tm.BlockConv, "forward", spy_block)
+    torch.manual_seed(0)
+    module = VQVAEModule(VQVAE_PRESETS["tiny"], "tiny", power=0.05)
+    audio = (torch.rand(2, 4096) * 2 - 1) * 0.3
+    with torch.no_grad():
+        module.model.loss({"audio": audio}, module.power)
+    assert convs == [] and blocks == []
+    module.model.loss({"audio": audio}, module.power)["loss"].backward()
+    assert {"Conv1d", "ConvTranspose1d"} <= set(convs)
+    assert blocks and all(blocks)

@@ -326,9 +326,7 @@ class BlockConv:
             hidden = inner.new_empty(*inner.shape[:2], c_out)
             taps_forward(inner, weights, self.taps, hidden, None)
             return hidden
-        out = F.conv2d(_nhwc(inner), weights[0].unsqueeze(2), None, padding=(0, self.padding),
-                       dilation=(1, self.dilation))  # fmt: skip
-        return out.squeeze(2).transpose(1, 2).contiguous()  # channels-last: already (B, T, C)
+        return _onednn_conv(inner, weights[0], None, 1, self.padding, self.dilation)
 
     def backward(
         self, inner: torch.Tensor, d_hidden: torch.Tensor, weights: Sequence[torch.Tensor]
@@ -346,12 +344,34 @@ class BlockConv:
             _nhwc(d_hidden), _nhwc(inner), weights[0].unsqueeze(2), None, [1, 1],
             [0, self.padding], [1, self.dilation], False, [0, 0], 1, [True, True, False],
         )  # fmt: skip
-        return dx.squeeze(2).transpose(1, 2).contiguous(), [dw.squeeze(2)]
+        return _time_major(dx), [dw.squeeze(2)]
 
 
 def _nhwc(x: torch.Tensor) -> torch.Tensor:
     """Time-major (B, T, C) as the (B, C, 1, T) channels-last view oneDNN convolves: no copy."""
     return x.transpose(1, 2).unsqueeze(2)
+
+
+def _time_major(y: torch.Tensor) -> torch.Tensor:
+    """oneDNN's channels-last (B, C, 1, T) result as time-major (B, T, C): a view, contiguous
+    (``.contiguous()`` only guards against a layout oneDNN did not give)."""
+    return y.squeeze(2).transpose(1, 2).contiguous()
+
+
+def _onednn_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int,
+    padding: int,
+    dilation: int,
+    groups: int = 1,
+) -> torch.Tensor:
+    """A 1-D conv of time-major ``x`` with an (out, in, k) ``weight`` by oneDNN."""
+    out = F.conv2d(
+        _nhwc(x), weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation), groups
+    )
+    return _time_major(out)
 
 
 # The VQ-VAE stacks' other convs (strided, transposed, in and out) in training: by oneDNN
@@ -364,16 +384,15 @@ def onednn_conv1d(x: torch.Tensor, conv: nn.Conv1d | nn.ConvTranspose1d) -> torc
     """``conv`` (plain or transposed, any stride, padding and dilation) on time-major ``x``
     by oneDNN through the channels-last view: no layout copy in or out, autograd's own
     backward. The output is time-major and contiguous."""
-    w = conv.weight.unsqueeze(2)
     (s,), (p,), (d,) = conv.stride, conv.padding, conv.dilation
     if isinstance(conv, nn.ConvTranspose1d):
         (o,) = conv.output_padding
+        w = conv.weight.unsqueeze(2)
         out = F.conv_transpose2d(
             _nhwc(x), w, conv.bias, (1, s), (0, p), (0, o), conv.groups, (1, d)
         )
-    else:
-        out = F.conv2d(_nhwc(x), w, conv.bias, (1, s), (0, p), (1, d), conv.groups)
-    return out.squeeze(2).transpose(1, 2)
+        return _time_major(out)
+    return _onednn_conv(x, conv.weight, conv.bias, s, p, d, conv.groups)
 
 
 class _ResidualBlock(torch.autograd.Function):

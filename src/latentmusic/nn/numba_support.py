@@ -8,6 +8,7 @@ numba is optional: without it ``numba`` is None and callers fall back to their t
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,10 +59,26 @@ def serial(kernel: Any) -> Any:
     """``kernel`` (a :func:`parallel_jit` one) compiled without ``parallel``: its ``prange``
     loops run in the calling thread. For callers that split work over their own threads,
     where numba's threading layer would be entered from several threads at once (its
-    ``workqueue`` layer refuses that)."""
+    ``workqueue`` layer refuses that).
+
+    The serial twin is compiled from a copy of the function under its own name: numba's
+    on-disk cache is keyed by the function's name and line, not by ``parallel``, so the
+    same function compiled both ways shared one cache entry, and every later process
+    loaded whichever variant had been saved last for both (measured: a parallel kernel
+    that had loaded the serial code ran no faster on two threads than on one)."""
     if kernel not in _SERIAL:
-        _SERIAL[kernel] = jit(**_ELEMENTWISE)(kernel.py_func)
+        _SERIAL[kernel] = jit(**_ELEMENTWISE)(_renamed(kernel.py_func, "serial"))
     return _SERIAL[kernel]
+
+
+def _renamed(fn: Any, suffix: str) -> Any:
+    """A copy of the Python function ``fn`` named ``<name>_<suffix>`` (its own numba cache)."""
+    copy = types.FunctionType(
+        fn.__code__, fn.__globals__, f"{fn.__name__}_{suffix}", fn.__defaults__, fn.__closure__
+    )
+    copy.__qualname__ = f"{fn.__qualname__}_{suffix}"
+    copy.__module__ = fn.__module__
+    return copy
 
 
 def as_rows(x: Any) -> np.ndarray:

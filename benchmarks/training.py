@@ -67,6 +67,7 @@ LEVERS = {
     "fast-per-block": (residual_stack, "ONE_NODE"),  # the encoders' residual blocks one by one
     "fast-block-taps": (timemajor, "ONEDNN_BLOCK_CONV"),  # residual blocks' convs as tap GEMMs
     "fast-conv-taps": (timemajor, "ONEDNN_CONVS"),  # the VQ-VAE stacks' other convs as taps
+    "fast-block-gemm": (timemajor, "ONEDNN_POINTWISE"),  # residual blocks' 1x1 as MKL GEMMs
 }
 
 
@@ -406,6 +407,11 @@ def main() -> None:
         action="store_true",
         help="also time the fast path with the VQ-VAE stacks' other convs as tap GEMMs",
     )
+    parser.add_argument(
+        "--block-gemm",
+        action="store_true",
+        help="also time the fast path with the residual blocks' 1x1 convs as MKL GEMMs",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -435,7 +441,8 @@ def main() -> None:
                   (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers),
                    ("fast-per-block", args.per_block_encoders),
                    ("fast-block-taps", args.block_taps),
-                   ("fast-conv-taps", args.conv_taps)) if on]  # fmt: skip
+                   ("fast-conv-taps", args.conv_taps),
+                   ("fast-block-gemm", args.block_gemm)) if on]  # fmt: skip
         new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"

@@ -165,23 +165,31 @@ def test_transposed_then_conv_is_only_taken_for_the_shapes_it_computes() -> None
 @pytest.mark.parametrize("pre_relu", [True, False])
 @pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize("onednn", [True, False])
+@pytest.mark.parametrize("pointwise", [True, False])
 def test_fused_residual_block_is_the_modules_in_value_and_gradient(
-    pre_relu: bool, overwrite: bool, onednn: bool, monkeypatch: pytest.MonkeyPatch
+    pre_relu: bool,
+    overwrite: bool,
+    onednn: bool,
+    pointwise: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """x + res(relu(conv(relu?(x)))) as one autograd node with fused element-wise passes,
-    its conv by oneDNN on the channels-last view or as tap GEMMs, against nn.Conv1d:
-    output and the gradients of the input and all four parameters."""
+    its conv by oneDNN on the channels-last view or as tap GEMMs, its 1x1 by oneDNN or
+    as MKL GEMMs, against nn.Conv1d: output and the gradients of the input and all four
+    parameters."""
     monkeypatch.setattr(timemajor, "ONEDNN_BLOCK_CONV", onednn)
+    monkeypatch.setattr(timemajor, "ONEDNN_POINTWISE", pointwise)
     torch.manual_seed(4)
     conv = torch.nn.Conv1d(6, 5, 3, padding=2, dilation=2)
     res = torch.nn.Conv1d(5, 6, 1)
-    leaf = torch.randn(3, 40, 6, requires_grad=True)
+    leaf = torch.randn(4, 40, 6, requires_grad=True)  # 160 rows: 16 images of 10
     expected_in = leaf.transpose(1, 2)
     inner = F.relu(expected_in) if pre_relu else expected_in
     expected = leaf + res(F.relu(conv(inner))).transpose(1, 2)
     x = leaf * 1.0  # an intermediate the block may overwrite
     got = timemajor.residual_block(x, conv, res, 2, pre_relu, overwrite=overwrite)
     assert (got.grad_fn.block_conv.taps is None) == onednn  # the conv the node ran
+    assert got.grad_fn.pointwise_onednn == pointwise  # and the 1x1
     assert torch.allclose(got, expected, atol=1e-6)
     if overwrite and pre_relu:
         assert got.data_ptr() == x.data_ptr()  # the sum went into x's memory
@@ -210,6 +218,19 @@ def test_onednn_conv_on_the_channels_last_view_is_the_module(conv: torch.nn.Modu
     assert got.shape == expected.shape and got.is_contiguous()
     assert torch.allclose(got, expected, atol=1e-6)
     _assert_same_gradients(got, expected, [leaf, conv.weight, conv.bias], 1e-5)
+
+
+def test_residual_block_whose_rows_are_not_16_images_takes_the_gemm_1x1() -> None:
+    """oneDNN's 1x1 takes the rows as 16 images; 3 x 30 rows cannot be: MKL's GEMMs, same result."""
+    assert timemajor.ONEDNN_POINTWISE
+    torch.manual_seed(8)
+    conv, res = torch.nn.Conv1d(4, 5, 3, padding=1), torch.nn.Conv1d(5, 4, 1)
+    leaf = torch.randn(3, 30, 4, requires_grad=True)
+    expected = leaf + res(F.relu(conv(F.relu(leaf.transpose(1, 2))))).transpose(1, 2)
+    got = timemajor.residual_block(leaf * 1.0, conv, res, 1, pre_relu=True)
+    assert not got.grad_fn.pointwise_onednn
+    assert torch.allclose(got, expected, atol=1e-6)
+    _assert_same_gradients(got, expected, [leaf, conv.weight, res.weight, res.bias], 1e-5)
 
 
 def test_uncentred_residual_block_convolves_with_taps_and_matches_the_modules() -> None:

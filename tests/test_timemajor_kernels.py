@@ -220,6 +220,21 @@ def test_onednn_conv_on_the_channels_last_view_is_the_module(conv: torch.nn.Modu
     _assert_same_gradients(got, expected, [leaf, conv.weight, conv.bias], 1e-5)
 
 
+def test_one_channel_audio_reaches_onednn_channels_last() -> None:
+    """The VQ-VAE's audio, (B, 1, T) seen time-major, as oneDNN's input: torch must read it
+    as channels-last (else the first conv's output and gradient are copied across layouts)."""
+    torch.manual_seed(9)
+    audio = torch.randn(2, 64)
+    x = audio[:, None].transpose(1, 2)  # (B, T, 1), the size-1 dim's stride is T
+    conv = torch.nn.Conv1d(1, 4, 4, stride=2, padding=1)
+    view = timemajor._nhwc(x)
+    assert view.data_ptr() == audio.data_ptr()  # still a view
+    out = F.conv2d(view, conv.weight.unsqueeze(2), conv.bias, (1, 2), (0, 1))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    got = timemajor.onednn_conv1d(x, conv)
+    assert torch.allclose(got, conv(audio[:, None]).transpose(1, 2), atol=1e-6)
+
+
 def test_residual_block_whose_rows_are_not_16_images_takes_the_gemm_1x1() -> None:
     """oneDNN's 1x1 takes the rows as 16 images; 3 x 30 rows cannot be: MKL's GEMMs, same result."""
     assert timemajor.ONEDNN_POINTWISE

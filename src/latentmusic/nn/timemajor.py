@@ -370,7 +370,14 @@ def _as_rows(images: torch.Tensor) -> torch.Tensor:
 
 
 def _nhwc(x: torch.Tensor) -> torch.Tensor:
-    """Time-major (B, T, C) as the (B, C, 1, T) channels-last view oneDNN convolves: no copy."""
+    """Time-major (B, T, C) as the (B, C, 1, T) channels-last view oneDNN convolves: no copy.
+
+    One channel (the audio into the VQ-VAE's first conv) is laid out alike either way, and
+    torch reads the layout from the strides, which a size-1 dim may carry at any value:
+    audio[:, None] viewed time-major read as channels-first, and the first conv's output
+    and its gradient were each copied between the layouts (two 8 MB copies a level)."""
+    if x.shape[-1] == 1:
+        x = x.as_strided(x.shape, (x.stride(0), x.stride(1), 1))
     return x.transpose(1, 2).unsqueeze(2)
 
 

@@ -480,7 +480,7 @@ class _ResidualBlock(torch.autograd.Function):
             d_hidden, d_res_weight = _as_rows(d_flat), d_res_weight.squeeze(3)
         else:
             d_res_bias = flat_g.sum(0)
-            d_res_weight = (flat_hidden.t() @ flat_g).t().unsqueeze(2)
+            d_res_weight = (flat_g.t() @ flat_hidden).unsqueeze(2)
             d_hidden = flat_g @ res_weight[:, :, 0]
         d_conv_bias = relu_fused.relu_grad_colsum_(d_hidden, hidden)
         dx, dweights = ctx.block_conv.backward(inner, d_hidden.view(hidden.shape), weights)

@@ -15,11 +15,17 @@ from latentmusic.nn import numba_support, relu_fused
 # many times each variant loaded its code from numba's on-disk cache.
 _CHILD = """
 import sys
+import numba
 import numpy as np
-from latentmusic.nn import relu_fused
-from latentmusic.nn.numba_support import serial
+from latentmusic.nn import numba_support, relu_fused
 x, bias = np.ones((4, 3), np.float32), np.zeros(3, np.float32)
-kernel = relu_fused._bias_relu if sys.argv[1] == "parallel" else serial(relu_fused._bias_relu)
+kernels = {
+    "parallel": relu_fused._bias_relu,
+    "serial": numba_support.serial(relu_fused._bias_relu),
+    # what versions before the fix cached: the plain function compiled serially
+    "old": numba.njit(cache=True)(numba_support._PYTHON[relu_fused._bias_relu]),
+}
+kernel = kernels[sys.argv[1]]
 kernel(x, bias)
 print(sum(kernel.stats.cache_hits.values()))
 """
@@ -43,6 +49,14 @@ def test_a_parallel_kernel_never_loads_its_serial_twin_from_the_cache(tmp_path: 
     assert _cache_hits("serial", tmp_path) == 1
 
 
+def test_a_cache_left_by_the_old_naming_is_never_read(tmp_path: Path) -> None:
+    # Before the fix a parallel kernel and its twin shared the plain function's cache
+    # entry, which could hold serial code: an upgraded install must not load it.
+    assert _cache_hits("old", tmp_path) == 0
+    assert _cache_hits("parallel", tmp_path) == 0
+    assert _cache_hits("serial", tmp_path) == 0
+
+
 def test_the_serial_twin_computes_what_the_parallel_kernel_does() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3000, 8)).astype(np.float32)
@@ -52,4 +66,5 @@ def test_the_serial_twin_computes_what_the_parallel_kernel_does() -> None:
     numba_support.serial(relu_fused._bias_relu)(alone, bias)
     np.testing.assert_array_equal(parallel, alone)
     np.testing.assert_array_equal(alone, np.maximum(x + bias, 0))
+    assert relu_fused._bias_relu.py_func.__name__ == "_bias_relu_parallel"
     assert numba_support.serial(relu_fused._bias_relu).py_func.__name__ == "_bias_relu_serial"

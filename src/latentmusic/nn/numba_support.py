@@ -48,10 +48,21 @@ _ELEMENTWISE = {"fastmath": True, "nogil": True, "error_model": "numpy"}
 
 def parallel_jit(fn: Any) -> Any:
     """The element-wise kernels' njit: fastmath, no GIL, numpy errors, ``prange`` parallel;
-    launch them with :func:`launch` (or :func:`launch_parallel`)."""
-    return jit(**_ELEMENTWISE, parallel=True)(fn)
+    launch them with :func:`launch` (or :func:`launch_parallel`).
+
+    Compiled from a copy of ``fn`` named ``<name>_parallel`` and its :func:`serial` twin
+    from one named ``<name>_serial``: numba's on-disk cache is keyed by the function's name
+    and line, not by ``parallel``, so the same function compiled both ways shared one cache
+    entry, and every later process loaded whichever variant had been saved first for both
+    (measured: a parallel kernel that had loaded the serial code ran no faster on two
+    threads than on one). Both names are new, so a cache left by a version that mixed them
+    up is never read."""
+    kernel = jit(**_ELEMENTWISE, parallel=True)(_renamed(fn, "parallel"))
+    _PYTHON[kernel] = fn
+    return kernel
 
 
+_PYTHON: dict[Any, Any] = {}  # parallel kernel -> the Python function it was compiled from
 _SERIAL: dict[Any, Any] = {}
 
 
@@ -59,15 +70,9 @@ def serial(kernel: Any) -> Any:
     """``kernel`` (a :func:`parallel_jit` one) compiled without ``parallel``: its ``prange``
     loops run in the calling thread. For callers that split work over their own threads,
     where numba's threading layer would be entered from several threads at once (its
-    ``workqueue`` layer refuses that).
-
-    The serial twin is compiled from a copy of the function under its own name: numba's
-    on-disk cache is keyed by the function's name and line, not by ``parallel``, so the
-    same function compiled both ways shared one cache entry, and every later process
-    loaded whichever variant had been saved last for both (measured: a parallel kernel
-    that had loaded the serial code ran no faster on two threads than on one)."""
+    ``workqueue`` layer refuses that)."""
     if kernel not in _SERIAL:
-        _SERIAL[kernel] = jit(**_ELEMENTWISE)(_renamed(kernel.py_func, "serial"))
+        _SERIAL[kernel] = jit(**_ELEMENTWISE)(_renamed(_PYTHON[kernel], "serial"))
     return _SERIAL[kernel]
 
 

@@ -60,15 +60,22 @@ FAMILIES = (
 )
 
 
-# Paths that run the fast step with one lever turned off: path -> (module, its switch).
+# Paths that run the fast step with one lever turned off:
+# path -> (module, its switch, the flag that adds the path to a run, what it measures).
 LEVERS = {
-    "fast-unfused": (timemajor, "FUSED_GATE"),  # the gate in plain torch ops
-    "fast-per-op": (gated_stack, "ONE_NODE"),  # the decoder's gated layers op by op
-    "fast-per-block": (residual_stack, "ONE_NODE"),  # the encoders' residual blocks one by one
-    "fast-block-taps": (timemajor, "ONEDNN_BLOCK_CONV"),  # residual blocks' convs as tap GEMMs
-    "fast-conv-taps": (timemajor, "ONEDNN_CONVS"),  # the VQ-VAE stacks' other convs as taps
-    "fast-block-gemm": (timemajor, "ONEDNN_POINTWISE"),  # residual blocks' 1x1 as MKL GEMMs
-}
+    "fast-unfused": (timemajor, "FUSED_GATE", "--unfused-gate",
+                     "the gate in plain torch ops (no numba kernel)"),
+    "fast-per-op": (gated_stack, "ONE_NODE", "--per-op-layers",
+                    "the WaveNet decoder's gated layers op by op"),
+    "fast-per-block": (residual_stack, "ONE_NODE", "--per-block-encoders",
+                       "the WaveNet encoders' residual blocks one by one"),
+    "fast-block-taps": (timemajor, "ONEDNN_BLOCK_CONV", "--block-taps",
+                        "the residual blocks' convs as tap GEMMs, not oneDNN"),
+    "fast-conv-taps": (timemajor, "ONEDNN_CONVS", "--conv-taps",
+                       "the VQ-VAE stacks' other convs as tap GEMMs"),
+    "fast-block-gemm": (timemajor, "ONEDNN_POINTWISE", "--block-gemm",
+                        "the residual blocks' 1x1 convs as MKL GEMMs"),
+}  # fmt: skip
 
 
 @dataclass
@@ -289,8 +296,8 @@ def _peak_rss_kib() -> int:
 def select_path(job: Job, path: str) -> None:
     """Set the model and the lever switches for ``path`` (reference, fast or a LEVERS key)."""
     use_fast_path(job.model, path.startswith("fast"))
-    for lever, (module, flag) in LEVERS.items():
-        setattr(module, flag, path != lever)
+    for lever, (module, switch, *_) in LEVERS.items():
+        setattr(module, switch, path != lever)
 
 
 def _memory_child(family: str, path: str, threads: int) -> None:
@@ -382,36 +389,8 @@ def main() -> None:
         action="store_true",
         help="also time the step under bfloat16 autocast (--precision bf16-mixed)",
     )
-    parser.add_argument(
-        "--unfused-gate",
-        action="store_true",
-        help="also time the fast path with the gate in plain torch ops (no numba kernel)",
-    )
-    parser.add_argument(
-        "--per-op-layers",
-        action="store_true",
-        help="also time the fast path with the WaveNet decoder's gated layers op by op",
-    )
-    parser.add_argument(
-        "--per-block-encoders",
-        action="store_true",
-        help="also time the fast path with the WaveNet encoders' residual blocks one by one",
-    )
-    parser.add_argument(
-        "--block-taps",
-        action="store_true",
-        help="also time the fast path with the residual blocks' convs as tap GEMMs, not oneDNN",
-    )
-    parser.add_argument(
-        "--conv-taps",
-        action="store_true",
-        help="also time the fast path with the VQ-VAE stacks' other convs as tap GEMMs",
-    )
-    parser.add_argument(
-        "--block-gemm",
-        action="store_true",
-        help="also time the fast path with the residual blocks' 1x1 convs as MKL GEMMs",
-    )
+    for _, _, flag, what in LEVERS.values():
+        parser.add_argument(flag, action="store_true", help=f"also time the fast path with {what}")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--_memory", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -437,12 +416,8 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     memory = not (args.quick or args.no_memory)
     for family in args.families:
-        levers = [lever for lever, on in
-                  (("fast-unfused", args.unfused_gate), ("fast-per-op", args.per_op_layers),
-                   ("fast-per-block", args.per_block_encoders),
-                   ("fast-block-taps", args.block_taps),
-                   ("fast-conv-taps", args.conv_taps),
-                   ("fast-block-gemm", args.block_gemm)) if on]  # fmt: skip
+        levers = [path for path, (*_, flag, _) in LEVERS.items()
+                  if getattr(args, flag[2:].replace("-", "_"))]  # fmt: skip
         new = bench_family(family, args.threads, repeats, warmup, peak, memory, args.bf16, levers)
         for r in new:
             mib = "-" if r["peak_mib"] is None else f"{r['peak_mib']:.0f}"

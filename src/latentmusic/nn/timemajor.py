@@ -340,11 +340,26 @@ class BlockConv:
             dx = torch.empty_like(inner)
             taps_input_grad(d_hidden, weights, self.taps, dx)
             return dx, dweights
-        dx, dw, _ = torch.ops.aten.convolution_backward(
-            _nhwc(d_hidden), _nhwc(inner), weights[0].unsqueeze(2), None, [1, 1],
-            [0, self.padding], [1, self.dilation], False, [0, 0], 1, [True, True, False],
-        )  # fmt: skip
+        dx, dw, _ = _onednn_conv_backward(
+            _nhwc(d_hidden), _nhwc(inner), weights[0].unsqueeze(2), self.padding, self.dilation
+        )
         return _time_major(dx), [dw.squeeze(2)]
+
+
+def _onednn_conv_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    padding: int = 0,
+    dilation: int = 1,
+    bias: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Input, weight and (with ``bias``) bias gradients of a stride-1 conv along the last
+    dim of channels-last (B, C, 1, T) views, from one oneDNN backward call."""
+    return torch.ops.aten.convolution_backward(
+        grad, x, weight, [weight.shape[0]] if bias else None, [1, 1], [0, padding],
+        [1, dilation], False, [0, 0], 1, [True, True, bias],
+    )  # fmt: skip
 
 
 # A residual block's 1x1 conv by oneDNN on rows grouped as 16 images (True), or as MKL
@@ -472,11 +487,9 @@ class _ResidualBlock(torch.autograd.Function):
         flat_g = grad.view(-1, grad.shape[-1])
         flat_hidden = hidden.view(-1, hidden.shape[-1])
         if ctx.pointwise_onednn:
-            d_flat, d_res_weight, d_res_bias = torch.ops.aten.convolution_backward(
-                _as_images(flat_g), _as_images(flat_hidden), res_weight.unsqueeze(3),
-                [res_weight.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-                [True, True, True],
-            )  # fmt: skip
+            d_flat, d_res_weight, d_res_bias = _onednn_conv_backward(
+                _as_images(flat_g), _as_images(flat_hidden), res_weight.unsqueeze(3), bias=True
+            )
             d_hidden, d_res_weight = _as_rows(d_flat), d_res_weight.squeeze(3)
         else:
             d_res_bias = flat_g.sum(0)
